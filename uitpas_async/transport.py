@@ -1,0 +1,155 @@
+"""The I/O seam: send one already-signed request over aiohttp and hand back what came back.
+
+aiohttp's exceptions become this package's at exactly one boundary,
+:func:`translate_errors`. Messages name the endpoint, never the URL or headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+
+import aiohttp
+import attrs
+
+from .errors import (
+    ConnectError,
+    ConnectionLostError,
+    MalformedResponseError,
+    RequestTimeoutError,
+    TransportError,
+)
+
+__all__ = ["AiohttpTransport", "RawResponse", "StreamingResponse", "translate_errors"]
+
+#: Size of the chunks a download is streamed in.
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+@attrs.frozen
+class RawResponse:
+    """A whole answer: status, headers and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@attrs.frozen
+class StreamingResponse:
+    """An answer whose body is read in chunks."""
+
+    status: int
+    headers: Mapping[str, str]
+    #: Declared body length, if any.
+    content_length: int | None
+    _response: aiohttp.ClientResponse = attrs.field(repr=False)
+    _endpoint: str = attrs.field(repr=False)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks; transport faults surface as TransportError."""
+        with translate_errors(self._endpoint):
+            async for chunk in self._response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+                yield chunk
+
+    async def read(self, limit: int) -> bytes:
+        """Read the whole body, but no more than ``limit + 1`` bytes."""
+        with translate_errors(self._endpoint):
+            return await _read_capped(self._response.content, limit)
+
+
+async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """Read a body to its end, stopping once it is past ``limit`` bytes."""
+    buffer = bytearray()
+    async for chunk in content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+        buffer += chunk
+        if len(buffer) > limit:
+            break
+    return bytes(buffer)
+
+
+@contextlib.contextmanager
+def translate_errors(endpoint: str) -> Iterator[None]:
+    """Map aiohttp and timeout exceptions to the package's TransportError branch."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as exc:
+        raise ConnectError(f"{endpoint}: cannot connect ({type(exc).__name__})") from exc
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise RequestTimeoutError(f"{endpoint}: timed out") from exc
+    except (
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+        aiohttp.ClientOSError,
+    ) as exc:
+        raise ConnectionLostError(f"{endpoint}: connection lost ({type(exc).__name__})") from exc
+    except aiohttp.ClientResponseError as exc:
+        raise MalformedResponseError(
+            f"{endpoint}: unreadable HTTP answer ({type(exc).__name__})", status=exc.status or None
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"{endpoint}: {type(exc).__name__}") from exc
+
+
+class AiohttpTransport:
+    """Sends signed requests on one shared aiohttp session."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, connect_timeout: float) -> None:
+        # The session every request of this client goes through.
+        self._session = session
+        # Seconds to establish a connection, within each attempt's total timeout.
+        self._connect_timeout = connect_timeout
+
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+        max_body: int,
+        endpoint: str,
+    ) -> RawResponse:
+        """Send one request and read its whole body (at most ``max_body + 1`` bytes)."""
+        with translate_errors(endpoint):
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=self._timeout(timeout),
+                allow_redirects=False,
+            ) as response:
+                payload = await _read_capped(response.content, max_body)
+                return RawResponse(response.status, response.headers, payload)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+        endpoint: str,
+    ) -> AsyncIterator[StreamingResponse]:
+        """Send one request and yield its answer with the body unread."""
+        with translate_errors(endpoint):
+            response = await self._session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self._timeout(timeout),
+                allow_redirects=False,
+            )
+        try:
+            yield StreamingResponse(
+                response.status, response.headers, response.content_length, response, endpoint
+            )
+        finally:
+            response.release()
