@@ -1,6 +1,7 @@
 """Asyncio client for the UiTPAS XML API's asynchronous financial reports and prices."""
 
 from ._version import __version__
+from .backend import JobRequest, ReportBackend, ReportRequest, StartedReport, UitpasBackend
 from .client import UitpasClient
 from .config import ENVIRONMENTS, Limits, PollPolicy, RetryPolicy, Timeouts
 from .errors import (
@@ -29,6 +30,8 @@ from .errors import (
     UnknownBalieError,
     UnknownReportError,
 )
+from .jobs import JobEvent, JobState
+from .journal import Journal
 from .models import (
     AgeRange,
     CardSystem,
@@ -41,6 +44,7 @@ from .models import (
     UitpasPrice,
     VoucherType,
 )
+from .orchestrator import ReportOrchestrator, ReportResult
 
 __all__ = [
     "ENVIRONMENTS",
@@ -59,6 +63,10 @@ __all__ = [
     "HttpStatusError",
     "InvalidArgumentError",
     "InvalidRequestError",
+    "JobEvent",
+    "JobRequest",
+    "JobState",
+    "Journal",
     "Limits",
     "MalformedResponseError",
     "Period",
@@ -66,6 +74,10 @@ __all__ = [
     "PriceReason",
     "ProtocolError",
     "RateLimitedError",
+    "ReportBackend",
+    "ReportOrchestrator",
+    "ReportRequest",
+    "ReportResult",
     "ReportGenerationError",
     "ReportJob",
     "ReportNotReadyError",
@@ -75,8 +87,10 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "ServerError",
+    "StartedReport",
     "Timeouts",
     "TransportError",
+    "UitpasBackend",
     "UitpasClient",
     "UitpasError",
     "UitpasPrice",

@@ -1,0 +1,168 @@
+"""The seam between the orchestrator and a report provider: start, poll, download.
+
+The orchestrator knows nothing else about a provider. A backend turns one
+request into a started report, answers whether it is ready, and downloads it;
+it also says which errors mean "the server forgot this report".
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+from .client import UitpasClient
+from .errors import InvalidArgumentError, UitpasError, UnknownReportError
+from .models import DownloadedReport
+from .protocol import safe_filename, validate_period
+
+__all__ = ["JobRequest", "ReportBackend", "ReportRequest", "StartedReport", "UitpasBackend"]
+
+
+@runtime_checkable
+class JobRequest(Protocol):
+    """What the orchestrator needs from any provider's request."""
+
+    @property
+    def job_key(self) -> str:
+        """A stable identity of the request within its provider (journal key)."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The owner of the report (balie, account), used as its folder name."""
+        ...
+
+
+@attrs.frozen
+class StartedReport:
+    """A report a provider has started, with the period it covers."""
+
+    report_id: str
+    start: date | None = None
+    end: date | None = None
+
+
+@runtime_checkable
+class ReportBackend(Protocol):
+    """A provider of asynchronously generated reports."""
+
+    #: Short provider name, part of every journal key.
+    provider: str
+
+    async def start_report(self, request: JobRequest) -> StartedReport:
+        """Start generating the report for ``request``."""
+        ...
+
+    async def report_ready(self, request: JobRequest, report_id: str) -> bool:
+        """Return whether the report can be downloaded."""
+        ...
+
+    async def download_report(
+        self, request: JobRequest, report_id: str, dest_dir: Path
+    ) -> DownloadedReport:
+        """Download the finished report into ``dest_dir``."""
+        ...
+
+    def is_report_gone(self, error: UitpasError) -> bool:
+        """Return whether ``error`` means the server no longer knows the report."""
+        ...
+
+
+def _validate_request(instance: ReportRequest, _: object, __: object) -> None:
+    if not instance.balie_consumer_key or not instance.balie_consumer_key.strip():
+        raise InvalidArgumentError("balie_consumer_key must not be empty")
+    if instance.period == "latest":
+        if instance.start is not None or instance.end is not None:
+            raise InvalidArgumentError("give either period='latest' or start and end, not both")
+    elif instance.period is not None:
+        raise InvalidArgumentError(f"unknown period {instance.period!r}; use 'latest'")
+    elif instance.start is None or instance.end is None:
+        raise InvalidArgumentError("a report request needs start and end, or period='latest'")
+    else:
+        validate_period(instance.start, instance.end)
+
+
+@attrs.frozen
+class ReportRequest:
+    """One balie's financial report for a period (explicit dates, or its latest period)."""
+
+    balie_consumer_key: str
+    start: date | None = None
+    end: date | None = attrs.field(default=None)
+    #: ``"latest"`` asks the periods endpoint for the balie's most recent completed period.
+    period: Literal["latest"] | None = attrs.field(default=None, validator=_validate_request)
+    #: A human name for the balie, shown in progress and manifests.
+    name: str | None = None
+
+    @property
+    def job_key(self) -> str:
+        """``KEY|START|END`` or ``KEY|latest``."""
+        if self.period == "latest":
+            return f"{self.balie_consumer_key}|latest"
+        assert self.start is not None
+        assert self.end is not None
+        return f"{self.balie_consumer_key}|{self.start.isoformat()}|{self.end.isoformat()}"
+
+    @property
+    def label(self) -> str:
+        """The balie key, safe as a folder name."""
+        return safe_filename(self.balie_consumer_key, "balie")
+
+
+class UitpasBackend:
+    """Drives UiTPAS financial reports through a :class:`UitpasClient`."""
+
+    provider = "uitpas"
+
+    def __init__(self, client: UitpasClient) -> None:
+        self.client = client
+
+    @staticmethod
+    def _request(request: JobRequest) -> ReportRequest:
+        if not isinstance(request, ReportRequest):
+            raise InvalidArgumentError(
+                f"the UiTPAS backend takes ReportRequest, not {type(request).__name__}"
+            )
+        return request
+
+    async def start_report(self, request: JobRequest) -> StartedReport:
+        """Resolve the period if needed, then create the report."""
+        req = self._request(request)
+        start, end = req.start, req.end
+        if req.period == "latest":
+            periods = await self.client.get_financial_report_periods(
+                balie_consumer_key=req.balie_consumer_key
+            )
+            if not periods:
+                raise InvalidArgumentError(
+                    f"balie {req.label} has no completed reporting period to fetch"
+                )
+            start, end = periods[0].start.date(), periods[0].end.date()
+        assert start is not None
+        assert end is not None
+        job = await self.client.create_financial_report(
+            start, end, balie_consumer_key=req.balie_consumer_key
+        )
+        return StartedReport(job.report_id, start, end)
+
+    async def report_ready(self, request: JobRequest, report_id: str) -> bool:
+        """Poll the report's status once."""
+        status = await self.client.get_financial_report_status(
+            report_id, balie_consumer_key=self._request(request).balie_consumer_key
+        )
+        return status.completed
+
+    async def download_report(
+        self, request: JobRequest, report_id: str, dest_dir: Path
+    ) -> DownloadedReport:
+        """Download the report into ``dest_dir``."""
+        return await self.client.download_financial_report(
+            report_id, dest_dir, balie_consumer_key=self._request(request).balie_consumer_key
+        )
+
+    def is_report_gone(self, error: UitpasError) -> bool:
+        """``UNKNOWN_REPORT_ID`` means the server forgot the report."""
+        return isinstance(error, UnknownReportError)
