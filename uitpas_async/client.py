@@ -294,21 +294,25 @@ class UitpasClient:
             )
         return uri
 
-    def _prepare(self, request: protocol.Request) -> tuple[str, dict[str, str], bytes | None]:
-        """Sign a request now and return its URL, headers and body."""
+    def _prepare(
+        self, request: protocol.Request
+    ) -> tuple[str, dict[str, str], bytes | None, Callable[[], str]]:
+        """Return a request's URL, headers, body, and the signer the transport calls at send."""
         url = protocol.join_prefix(self.base_url, request.path)
         if request.query:
             url += "?" + protocol.encode_query(request.query)
-        headers = {
-            "Authorization": self._signer.authorization(
-                request.method, self._base_uri(request.path), protocol.signed_params(request)
-            )
-        }
+        base_uri = self._base_uri(request.path)
+        params = protocol.signed_params(request)
+
+        def authorize() -> str:
+            return self._signer.authorization(request.method, base_uri, params)
+
+        headers: dict[str, str] = {}
         body = None
         if request.form is not None:
             headers["Content-Type"] = FORM_CONTENT_TYPE
             body = protocol.encode_query(request.form).encode()
-        return url, headers, body
+        return url, headers, body, authorize
 
     async def _turn(self) -> None:
         """Wait for a rate-limit token (the caller already holds a request slot)."""
@@ -323,11 +327,12 @@ class UitpasClient:
         async def attempt() -> dict[str, Any]:
             async with self._slots:
                 await self._turn()
-                url, headers, body = self._prepare(request)
+                url, headers, body, authorize = self._prepare(request)
                 raw: RawResponse = await transport.send(
                     request.method,
                     url,
                     headers=headers,
+                    authorize=authorize,
                     body=body,
                     timeout=self.timeouts.request,
                     max_body=protocol.DEFAULT_MAX_XML_BYTES,
@@ -356,11 +361,12 @@ class UitpasClient:
         async def attempt() -> DownloadedReport:
             async with self._slots:
                 await self._turn()
-                url, headers, _ = self._prepare(request)
+                url, headers, _, authorize = self._prepare(request)
                 async with transport.stream(
                     request.method,
                     url,
                     headers=headers,
+                    authorize=authorize,
                     timeout=self.timeouts.download,
                     endpoint=request.endpoint,
                 ) as stream:

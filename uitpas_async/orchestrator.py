@@ -26,7 +26,7 @@ import attrs
 
 from .backend import JobRequest, ReportBackend, ReportRequest, UitpasBackend
 from .client import UitpasClient
-from .config import PollPolicy
+from .config import PollPolicy, RetryPolicy
 from .download import TEMPORARY_PREFIX
 from .errors import (
     DownloadError,
@@ -49,12 +49,10 @@ __all__ = ["ReportOrchestrator", "ReportRequest", "ReportResult"]
 log = logging.getLogger("uitpas_async")
 
 DEFAULT_MAX_IN_FLIGHT = 50
-#: Times one job retries a step after a transient fault outlived the client's own retries.
-DEFAULT_MAX_JOB_ATTEMPTS = 3
+#: How a job retries a step after a transient fault outlived the client's own retries.
+DEFAULT_JOB_RETRY = RetryPolicy(attempts=4, initial_backoff=1.0, max_backoff=30.0)
 #: Times a report the server forgot is created again before the job fails.
 DEFAULT_MAX_RECREATES = 2
-JOB_BACKOFF_INITIAL = 1.0
-JOB_BACKOFF_MAX = 30.0
 
 #: Faults worth another try of the same step, once the client's retries are spent.
 _TRANSIENT = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
@@ -128,7 +126,7 @@ class ReportOrchestrator:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         poll: PollPolicy | None = None,
         learn_from_batch: bool = True,
-        max_job_attempts: int = DEFAULT_MAX_JOB_ATTEMPTS,
+        job_retry: RetryPolicy = DEFAULT_JOB_RETRY,
         max_recreates: int = DEFAULT_MAX_RECREATES,
         on_event: Callable[[JobEvent], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -146,7 +144,7 @@ class ReportOrchestrator:
         default_poll = backend.poll_policy if isinstance(backend, UitpasClient) else PollPolicy()
         self.poll_policy = poll or default_poll
         self.learn_from_batch = learn_from_batch
-        self.max_job_attempts = max_job_attempts
+        self.job_retry = job_retry
         self.max_recreates = max_recreates
         self.on_event = on_event
         self._sleep = sleep
@@ -299,9 +297,7 @@ class ReportOrchestrator:
                 elif next_state is not state:
                     self._move(job, next_state, attempts=job.entry.attempts + 1)
                 else:
-                    delay = self._rng.uniform(
-                        0, min(JOB_BACKOFF_MAX, JOB_BACKOFF_INITIAL * 2 ** (attempts - 1))
-                    )
+                    delay = self.job_retry.backoff(attempts, self._rng)
                     log.debug(
                         "%s: %s during %s; retrying in %.2fs",
                         job.request.label,
@@ -326,11 +322,11 @@ class ReportOrchestrator:
             )
             return JobState.CREATING
         if isinstance(exc, ReportNotReadyError) and state is JobState.DOWNLOADING:
-            return JobState.GENERATING if attempts <= self.max_job_attempts else JobState.FAILED
+            return JobState.GENERATING if attempts < self.job_retry.attempts else JobState.FAILED
         transient = isinstance(exc, _TRANSIENT) or (
             isinstance(exc, DownloadError) and not isinstance(exc, ReportTooLargeError)
         )
-        if not transient or attempts > self.max_job_attempts:
+        if not transient or attempts >= self.job_retry.attempts:
             return JobState.FAILED
         if state is JobState.CREATING and isinstance(exc, _CREATE_MAYBE_SENT):
             # The create may have reached the server; trying again can duplicate it.

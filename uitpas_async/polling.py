@@ -25,6 +25,8 @@ __all__ = ["BatchPollScheduler"]
 DEFAULT_MIN_SAMPLES = 5
 #: Detection lag aimed at, as a fraction of a job's generation time.
 DEFAULT_TARGET_LAG = 0.08
+#: Shortest wait between two polls of one job on the learned grid, in seconds.
+MIN_LEARNED_INTERVAL = 1e-3
 #: The first learned poll lands this many standard deviations below the log-mean.
 DEFAULT_LOW_QUANTILE_Z = 2.0
 
@@ -76,7 +78,9 @@ class BatchPollScheduler:
         if first is None:
             return self._policy.delay(poll_number, self._rng)
         if elapsed < first:
-            # Spread first polls a little so jobs created together do not arrive at once.
-            return (first - elapsed) * self._rng.uniform(0.9, 1.0)
+            # Land on or just after the first grid point, spread over one grid step so
+            # jobs created together do not arrive at once (and never short of it, or
+            # the waits would shrink towards it forever).
+            return first - elapsed + first * self._target_lag * self._rng.random()
         interval = elapsed * self._target_lag * self._rng.uniform(0.9, 1.0)
-        return min(self._policy.max_interval, max(interval, 1e-3))
+        return min(self._policy.max_interval, max(interval, MIN_LEARNED_INTERVAL))

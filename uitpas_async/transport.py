@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import aiohttp
 import attrs
@@ -22,6 +22,9 @@ from .errors import (
 )
 
 __all__ = ["AiohttpTransport", "RawResponse", "StreamingResponse", "translate_errors"]
+
+#: Returns a fresh ``Authorization`` value; called at the moment each request is sent.
+Authorize = Callable[[], str]
 
 #: Size of the chunks a download is streamed in.
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
@@ -104,12 +107,30 @@ class AiohttpTransport:
     def _timeout(self, total: float) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
 
+    @staticmethod
+    def _signing(authorize: Authorize) -> tuple[aiohttp.ClientMiddlewareType]:
+        """Sign in a middleware, so every physical send gets a fresh nonce and timestamp.
+
+        aiohttp quietly sends an idempotent request again when a kept-alive
+        connection turns out closed; a header set beforehand would then be a
+        replayed nonce, which OAuth servers refuse.
+        """
+
+        async def sign(
+            request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+        ) -> aiohttp.ClientResponse:
+            request.headers["Authorization"] = authorize()
+            return await handler(request)
+
+        return (sign,)
+
     async def send(
         self,
         method: str,
         url: str,
         *,
         headers: Mapping[str, str],
+        authorize: Authorize,
         body: bytes | None,
         timeout: float,
         max_body: int,
@@ -124,6 +145,7 @@ class AiohttpTransport:
                 data=body,
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
+                middlewares=self._signing(authorize),
             ) as response:
                 payload = await _read_capped(response.content, max_body)
                 return RawResponse(response.status, response.headers, payload)
@@ -135,6 +157,7 @@ class AiohttpTransport:
         url: str,
         *,
         headers: Mapping[str, str],
+        authorize: Authorize,
         timeout: float,
         endpoint: str,
     ) -> AsyncIterator[StreamingResponse]:
@@ -146,6 +169,7 @@ class AiohttpTransport:
                 headers=headers,
                 timeout=self._timeout(timeout),
                 allow_redirects=False,
+                middlewares=self._signing(authorize),
             )
         try:
             yield StreamingResponse(
