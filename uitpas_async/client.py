@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -54,6 +54,7 @@ __all__ = ["UitpasClient"]
 log = logging.getLogger("uitpas_async")
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
@@ -319,6 +320,18 @@ class UitpasClient:
         if self._limiter is not None:
             await self._limiter.acquire()
 
+    async def _with_retries(
+        self, request: protocol.Request, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run ``attempt`` under the retry policy, as fits the request's idempotence."""
+        return await retry_call(
+            attempt,
+            policy=self.retry_policy,
+            idempotent=request.idempotent,
+            sleep=self._sleep,
+            endpoint=request.endpoint,
+        )
+
     async def _call(
         self, request: protocol.Request, *, force_list: tuple[str, ...] = ()
     ) -> dict[str, Any]:
@@ -343,13 +356,7 @@ class UitpasClient:
                 raw.status, raw.headers, raw.body, endpoint=request.endpoint, force_list=force_list
             )
 
-        return await retry_call(
-            attempt,
-            policy=self.retry_policy,
-            idempotent=request.idempotent,
-            sleep=self._sleep,
-            endpoint=request.endpoint,
-        )
+        return await self._with_retries(request, attempt)
 
     async def _call_streaming(
         self,
@@ -362,6 +369,9 @@ class UitpasClient:
             async with self._slots:
                 await self._turn()
                 url, headers, _, authorize = self._prepare(request)
+                # Reports are zips already; identity keeps Content-Length and the size
+                # cap about the bytes actually stored.
+                headers["Accept-Encoding"] = "identity"
                 async with transport.stream(
                     request.method,
                     url,
@@ -379,13 +389,7 @@ class UitpasClient:
                         raise _unexpected_success(request.endpoint, stream.status)
                     return await consume(stream)
 
-        return await retry_call(
-            attempt,
-            policy=self.retry_policy,
-            idempotent=request.idempotent,
-            sleep=self._sleep,
-            endpoint=request.endpoint,
-        )
+        return await self._with_retries(request, attempt)
 
 
 _EXAMPLE_URL = "https://test.uitid.be/uitid/rest"

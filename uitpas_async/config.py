@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -31,6 +32,16 @@ DEFAULT_POLL_INITIAL_DELAY = 2.0
 DEFAULT_POLL_MULTIPLIER = 1.5
 DEFAULT_POLL_MAX_INTERVAL = 60.0
 DEFAULT_POLL_TIMEOUT = 3600.0
+
+
+def capped_growth(initial: float, factor: float, steps: int, cap: float) -> float:
+    """Return ``min(cap, initial * factor**steps)`` without overflowing for huge ``steps``."""
+    if factor > 1 and cap > initial:
+        # Past this many steps the product is above the cap anyway.
+        steps = min(steps, math.ceil(math.log(cap / initial, factor)) + 1)
+    elif factor > 1:
+        return cap
+    return min(cap, initial * factor**steps)
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -86,7 +97,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Return a full-jitter exponential wait for the n-th retry (1-based)."""
-        ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (retry_number - 1))
+        ceiling = capped_growth(self.initial_backoff, 2.0, retry_number - 1, self.max_backoff)
         return (rng or random).uniform(0, ceiling)
 
     @classmethod
@@ -113,7 +124,7 @@ class PollPolicy:
         """Return the wait before the n-th poll (0-based: 0 is the first poll)."""
         if poll_number == 0:
             return self.initial_delay
-        ceiling = min(self.max_interval, self.initial_delay * self.multiplier**poll_number)
+        ceiling = capped_growth(self.initial_delay, self.multiplier, poll_number, self.max_interval)
         if not self.jitter:
             return ceiling
         # Full jitter, but never below the first delay's scale: polling faster than

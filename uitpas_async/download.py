@@ -90,6 +90,9 @@ async def store_report(
         ReportTooLargeError: past ``max_bytes``.
     """
     expected = response.content_length
+    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+        # Content-Length counts the encoded bytes; aiohttp decodes and checks those itself.
+        expected = None
     if expected is not None and expected > max_bytes:
         raise ReportTooLargeError(f"report is {expected} bytes, over the {max_bytes}-byte cap")
     proposed = content_disposition_filename(response.headers.get("Content-Disposition"))

@@ -401,7 +401,7 @@ def parse_resource(resource: str, prefix_path: str = "") -> Resource:
     if (parts.scheme or parts.netloc) and prefix and path.startswith(prefix + "/"):
         path = path[len(prefix) :]
     match = _RESOURCE_RE.fullmatch(path)
-    if match is None:
+    if match is None or match["report_id"] in (".", ".."):
         raise MalformedResponseError(f"unexpected resource path {path!r}"[:200])
     query = dict(parse_qsl(parts.query))
     balie = next((query[name] for name in RESOURCE_KEY_PARAMS if query.get(name)), None)
@@ -464,7 +464,8 @@ def parse_report_status(
         relative = resource.relative_url
         key = balie_consumer_key or resource.balie_consumer_key
         if key and resource.balie_consumer_key is None:
-            relative += "?" + encode_query((("balieConsumerKey", key),))
+            separator = "&" if "?" in relative else "?"
+            relative += separator + encode_query((("balieConsumerKey", key),))
         download_url = join_prefix(base_url, relative)
     return ReportStatus(report_id, completed, message, download_url)
 

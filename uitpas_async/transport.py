@@ -81,11 +81,8 @@ def translate_errors(endpoint: str) -> Iterator[None]:
         raise ConnectError(f"{endpoint}: cannot connect ({type(exc).__name__})") from exc
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise RequestTimeoutError(f"{endpoint}: timed out") from exc
-    except (
-        aiohttp.ServerDisconnectedError,
-        aiohttp.ClientPayloadError,
-        aiohttp.ClientOSError,
-    ) as exc:
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        # After ClientConnectorError: every other connection fault may follow the send.
         raise ConnectionLostError(f"{endpoint}: connection lost ({type(exc).__name__})") from exc
     except aiohttp.ClientResponseError as exc:
         raise MalformedResponseError(

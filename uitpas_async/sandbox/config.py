@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 
@@ -28,7 +28,7 @@ __all__ = [
 
 #: The API endpoints a fault rule can target ("*" targets all of them).
 Endpoint = Literal["create", "status", "download", "periods", "price"]
-ENDPOINTS: tuple[Endpoint, ...] = ("create", "status", "download", "periods", "price")
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
 
 #: Every kind of fault the sandbox can inject.
 FaultKind = Literal[
@@ -44,19 +44,7 @@ FaultKind = Literal[
     "forget_report",
     "malformed_xml",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "server_error",
-    "bad_gateway",
-    "unavailable",
-    "rate_limited",
-    "drop",
-    "truncate",
-    "not_zip",
-    "slow",
-    "fail_generation",
-    "forget_report",
-    "malformed_xml",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 #: How a balie's downloads name their file in ``Content-Disposition``.
 #: ``unquoted`` is what the real server sends; ``none`` sends no header at all.
