@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -925,3 +926,29 @@ def test_safe_filename_keeps_plain_names(words: list[str]) -> None:
     """A plain name of letters, digits, dashes, underscores and single spaces is kept."""
     proposed = f"report {' '.join(words)}.zip"
     assert protocol.safe_filename(proposed, FALLBACK) == proposed
+
+
+@pytest.mark.parametrize(
+    ("body", "parse", "expected"),
+    [
+        (
+            b"<response><code>ACTION_SUCCEEDED</code><periods><period>"
+            b"<startDate>2020-04-01T00:00:00+02:00</startDate>"
+            b"<endDate>2020-06-30T23:59:59.999+02:00</endDate></period></periods></response>",
+            protocol.parse_periods,
+            1,
+        ),
+        (
+            b"<response><uitpasPrice><id>1</id><reason>FIRST_CARD</reason>"
+            b"<kansenstatuut>false</kansenstatuut><price>2.00</price></uitpasPrice></response>",
+            lambda response: [protocol.parse_price(response)],
+            1,
+        ),
+    ],
+)
+def test_single_elements_parse_without_force_list(
+    body: bytes, parse: Callable[[dict[str, Any]], list[Any]], expected: int
+) -> None:
+    """A lone repeated element parses even when the caller forgot xmltodict's force_list."""
+    response = protocol.check_response(200, {}, body, endpoint="test")
+    assert len(parse(response)) == expected

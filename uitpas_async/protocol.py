@@ -382,6 +382,13 @@ def _text(value: object) -> str | None:
     raise MalformedResponseError(f"expected text, got an element {sorted(value)!r}"[:200])  # type: ignore[call-overload]
 
 
+def _repeated(value: object) -> list[Any]:
+    """Return an element that may repeat as a list, whatever xmltodict's force_list was."""
+    if value is None or value == "":
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def _required_text(parent: Mapping[str, Any], name: str, where: str) -> str:
     value = _text(parent.get(name))
     if not value:
@@ -496,7 +503,7 @@ def parse_periods(response: Mapping[str, Any]) -> list[Period]:
     if not isinstance(container, dict):
         raise MalformedResponseError(f"{where}: <periods> is not a list of <period>")
     periods = []
-    for item in container.get("period") or []:
+    for item in _repeated(container.get("period")):
         if not isinstance(item, dict):
             raise MalformedResponseError(f"{where}: empty <period>")
         start = _parse_timestamp(_required_text(item, "startDate", where), where)
@@ -587,7 +594,7 @@ def parse_price(response: Mapping[str, Any]) -> UitpasPrice:
     Raises:
         MalformedResponseError: no ``<uitpasPrice>``, or a field of the wrong type.
     """
-    items = response.get("uitpasPrice")
+    items = _repeated(response.get("uitpasPrice"))
     if not items:
         raise MalformedResponseError("price: missing <uitpasPrice>")
     return parse_price_element(items[0])
@@ -596,7 +603,7 @@ def parse_price(response: Mapping[str, Any]) -> UitpasPrice:
 def parse_prices(response: Mapping[str, Any]) -> list[UitpasPrice]:
     """Turn a ``<uitpasPrices>`` list into prices."""
     container = _element(response, "uitpasPrices", "prices") or {}
-    return [parse_price_element(item) for item in container.get("uitpasPrice") or []]
+    return [parse_price_element(item) for item in _repeated(container.get("uitpasPrice"))]
 
 
 # -- report files ----------------------------------------------------------------
