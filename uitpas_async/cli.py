@@ -260,7 +260,7 @@ class _Progress:
 
                 self._bar = Progress(
                     TextColumn("reports"),
-                    BarColumn(),
+                    BarColumn(bar_width=24),
                     MofNCompleteColumn(),
                     TextColumn("{task.description}"),
                     transient=False,
@@ -268,7 +268,9 @@ class _Progress:
                 self._task = self._bar.add_task(self._describe(), total=total)
 
     def _describe(self) -> str:
-        return "  ".join(f"{state.value} {self.counts[state]}" for state in JobState)
+        return "  ".join(
+            f"{state.value} {self.counts[state]}" for state in JobState if self.counts[state]
+        )
 
     def __enter__(self) -> _Progress:
         if self._bar is not None:
@@ -301,6 +303,13 @@ class _Progress:
 
 def _summary(results: Sequence[ReportResult], stream: TextIO) -> None:
     counts = Counter(result.state.value for result in results)
+    errors = Counter(result.error.code for result in results if result.error is not None)
+    rows = [("done", counts["done"]), ("failed", counts["failed"])]
+    rows += [(f"  {code}", count) for code, count in errors.most_common()]
+    width = max(len(label) for label, _ in rows)
+    print(f"{'state':<{width}}  reports", file=stream)
+    for label, count in rows:
+        print(f"{label:<{width}}  {count:>7}", file=stream)
     print(
         f"done {counts['done']}, failed {counts['failed']}, of {len(results)} reports",
         file=stream,
