@@ -1,0 +1,89 @@
+"""``python -m benchmarks [--quick | --smoke] [--json PATH] [--no-readme]``: run and record."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import report
+from .runner import PROFILES, profile_ours, run_all
+
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure uitpas_async against the physical limit and against baselines.",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small N, well under a minute")
+    size.add_argument("--smoke", action="store_true", help="tiny N: proves the harness works")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where the JSON goes")
+    parser.add_argument(
+        "--no-readme", action="store_true", help="do not rewrite benchmarks/README.md's results"
+    )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the cProfile re-runs of missed batch rows"
+    )
+    return parser.parse_args(argv)
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the profile, write the JSON and the README section; return an exit code."""
+    args = parse_args(argv)
+    name = "smoke" if args.smoke else "quick" if args.quick else "full"
+    profile = PROFILES[name]
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    data = run_all(profile, say)
+    data["machine"] = _machine()
+    data["command"] = shlex.join(["python", "-m", "benchmarks", *(argv or sys.argv[1:])])
+    data["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    data["rows"] = report.rows(data)
+    data["profiles"] = {"row 1: signed status calls": data["micro"]["status_call"]["profile"]}
+    missed = {row["row"] for row in data["rows"] if row["ok"] is False}
+    if profile.profile_misses and not args.no_profile:
+        if missed & {3, 4, 5}:
+            say("profiling our client: no rate limit")
+            data["profiles"]["rows 3-5: our client, no rate limit"] = profile_ours(
+                profile, rate=None
+            )["profile"]
+        if 6 in missed:
+            say("profiling our client: rate limited")
+            data["profiles"]["row 6: our client, rate limited"] = profile_ours(
+                profile, rate=profile.rate
+            )["profile"]
+    data["analysis"] = report.analysis(data)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    markdown = report.render_markdown(data)
+    if not args.no_readme:
+        report.update_readme(markdown)
+    print(markdown)
+    say(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Run the sandbox in its own process, so the client's CPU and memory are measured alone."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+__all__ = ["SandboxInfo", "fetch_stats", "running_sandbox"]
+
+#: Seconds to wait for the sandbox's announcement line.
+STARTUP_TIMEOUT = 60.0
+
+
+@attrs.frozen
+class SandboxInfo:
+    """What a started sandbox announced: where it listens, whom it accepts, its balies."""
+
+    base_url: str
+    root_url: str
+    #: The sandbox's own public credentials (loopback only); never printed by the harness.
+    credentials: dict[str, str] = attrs.field(repr=False)
+    balies: tuple[str, ...] = attrs.field(repr=False)
+
+    def as_child_input(self) -> dict[str, Any]:
+        """Return what a child process needs to talk to this sandbox."""
+        return {
+            "base_url": self.base_url,
+            "root_url": self.root_url,
+            "credentials": self.credentials,
+            "balies": list(self.balies),
+        }
+
+
+@contextlib.contextmanager
+def running_sandbox(
+    *,
+    balies: int,
+    median: float,
+    sigma: float,
+    time_scale: float,
+    rate: float | None = None,
+    seed: int = 1,
+) -> Iterator[SandboxInfo]:
+    """Start ``python -m uitpas_async.sandbox`` and yield its announcement; stop it after."""
+    command = [
+        sys.executable,
+        "-m",
+        "uitpas_async.sandbox",
+        "--port",
+        "0",
+        "--balies",
+        str(balies),
+        "--median",
+        repr(median),
+        "--sigma",
+        repr(sigma),
+        "--time-scale",
+        repr(time_scale),
+        "--seed",
+        str(seed),
+    ]
+    if rate is not None:
+        command += ["--rate", repr(rate)]
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("the sandbox exited before announcing itself")
+        data = json.loads(line)
+        base_url = data["base_url"]
+        root_url = base_url[: base_url.index("/", len("http://"))]
+        credentials = {
+            name: data[name]
+            for name in ("consumer_key", "consumer_secret", "token", "token_secret")
+        }
+        yield SandboxInfo(base_url, root_url, credentials, tuple(key for key, _ in data["balies"]))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def fetch_stats(root_url: str) -> dict[str, Any]:
+    """Return the sandbox's counters and per-report timings (``GET /_sandbox/stats``)."""
+    with urllib.request.urlopen(root_url + "/_sandbox/stats", timeout=60) as answer:  # noqa: S310
+        data: dict[str, Any] = json.loads(answer.read())
+    return data
