@@ -67,9 +67,16 @@ class FakeSleep:
     def __init__(self) -> None:
         #: The delays asked for, in order.
         self.delays: list[float] = []
+        #: Fake monotonic time, advanced by every sleep.
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        """Return the fake time, for the client's ``clock=``."""
+        return self.now
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+        self.now += delay
         # Yield to the loop like a real sleep would, but never wait.
         await asyncio.sleep(0)
 

@@ -71,7 +71,9 @@ def make_client(
     credentials: Credentials, sleep: Any, retry: RetryPolicy | None = None
 ) -> UitpasClient:
     """Return a client on the test prefix whose retries sleep through ``sleep``."""
-    return UitpasClient(BASE_URL, credentials, retry=retry or RetryPolicy(), sleep=sleep)
+    clock = getattr(sleep, "clock", None)
+    options: dict[str, Any] = {"clock": clock} if clock else {}
+    return UitpasClient(BASE_URL, credentials, retry=retry or RetryPolicy(), sleep=sleep, **options)
 
 
 async def get_status(client: UitpasClient) -> Any:
@@ -377,7 +379,9 @@ def local_client(
     base_url: str, credentials: Credentials, sleep: Any, retry: RetryPolicy | None = None
 ) -> UitpasClient:
     """Return a client on a local prefix whose retries sleep through ``sleep``."""
-    return UitpasClient(base_url, credentials, retry=retry or RetryPolicy(), sleep=sleep)
+    clock = getattr(sleep, "clock", None)
+    options: dict[str, Any] = {"clock": clock} if clock else {}
+    return UitpasClient(base_url, credentials, retry=retry or RetryPolicy(), sleep=sleep, **options)
 
 
 def nonce_of(authorization: str) -> str:
@@ -573,3 +577,28 @@ async def test_transport_errors_never_show_secrets(
     with pytest.raises(error_class) as caught:
         await get_status(make_client(credentials, fake_sleep, RetryPolicy(attempts=2)))
     assert_no_secret(caught.value, credentials, [])
+
+
+async def test_a_429_holds_back_the_clients_other_requests(
+    mocked: aioresponses, credentials: Credentials
+) -> None:
+    """After one 429, the next request of the same client waits out Retry-After first."""
+    now = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    client = UitpasClient(
+        BASE_URL, credentials, retry=RetryPolicy.none(), sleep=sleep, clock=lambda: now[0]
+    )
+    mocked.get(STATUS_URL, status=429, headers={"Retry-After": "7"})
+    mocked.get(STATUS_URL, status=200, body=STATUS_OK, content_type=XML)
+    async with client:
+        with pytest.raises(RateLimitedError):
+            await client.get_financial_report_status("19")
+        assert waits == []
+        await client.get_financial_report_status("19")
+    assert waits == [pytest.approx(7.0)]
+    assert request_count(mocked) == 2

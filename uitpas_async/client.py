@@ -35,7 +35,13 @@ from .config import (
     Timeouts,
 )
 from .download import store_report
-from .errors import ConfigurationError, DownloadError, ReportTimeoutError, UitpasError
+from .errors import (
+    ConfigurationError,
+    DownloadError,
+    RateLimitedError,
+    ReportTimeoutError,
+    UitpasError,
+)
 from .models import (
     Credentials,
     DownloadedReport,
@@ -110,6 +116,9 @@ class UitpasClient:
             AsyncLimiter(1, 1 / limits.rate_limit) if limits.rate_limit is not None else None
         )
         self._base_uris: dict[str, str] = {}
+        # Monotonic time before which no request is sent: a 429's Retry-After
+        # holds back every request of the client, not only the one refused.
+        self._paused_until = 0.0
 
     def __repr__(self) -> str:
         return f"UitpasClient({self.base_url!r}, {self._credentials!r})"
@@ -316,16 +325,35 @@ class UitpasClient:
         return url, headers, body, authorize
 
     async def _turn(self) -> None:
-        """Wait for a rate-limit token (the caller already holds a request slot)."""
+        """Wait out a server-requested pause, then for a rate-limit token."""
+        pause = self._paused_until - self._clock()
+        if pause > 0:
+            log.debug("holding a request %.2fs for the server's Retry-After", pause)
+            await self._sleep(pause)
         if self._limiter is not None:
             await self._limiter.acquire()
+
+    def _hold_back(self, exc: RateLimitedError) -> None:
+        """Pause every request of this client for the server's Retry-After (capped)."""
+        if exc.retry_after is None:
+            return  # no instruction to share: each request backs off on its own
+        seconds = min(exc.retry_after, self.retry_policy.max_retry_after)
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     async def _with_retries(
         self, request: protocol.Request, attempt: Callable[[], Awaitable[T]]
     ) -> T:
         """Run ``attempt`` under the retry policy, as fits the request's idempotence."""
+
+        async def held_back_on_429() -> T:
+            try:
+                return await attempt()
+            except RateLimitedError as exc:
+                self._hold_back(exc)
+                raise
+
         return await retry_call(
-            attempt,
+            held_back_on_429,
             policy=self.retry_policy,
             idempotent=request.idempotent,
             sleep=self._sleep,
