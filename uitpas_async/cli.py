@@ -27,6 +27,7 @@ from .backend import ReportRequest
 from .client import UitpasClient
 from .config import ENVIRONMENTS, Limits, PollPolicy
 from .errors import ConfigurationError, InvalidArgumentError, UitpasError
+from .finam.cli import add_commands as add_finam_commands
 from .jobs import JobEvent, JobState
 from .models import Credentials, PriceReason
 from .orchestrator import ReportOrchestrator, ReportResult
@@ -288,7 +289,7 @@ class _Progress:
         if self._bar is not None:
             self._bar.update(self._task, completed=finished, description=self._describe())
         elif event.state.finished:
-            label = getattr(event.request, "balie_consumer_key", str(event.request))
+            label = event.request.label
             detail = (
                 str(event.report.path)
                 if event.report
@@ -316,7 +317,7 @@ def _summary(results: Sequence[ReportResult], stream: TextIO) -> None:
     )
     for result in results:
         if not result.ok and result.error is not None:
-            label = getattr(result.request, "balie_consumer_key", "?")
+            label = result.request.label
             print(f"  failed {label}: {result.error.code}: {result.error.message}", file=stream)
 
 
@@ -455,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--max-in-flight", type=int, default=50, help="reports generating at once")
     fetch.add_argument("--rate", type=_positive_float, help="requests per second, at most")
     fetch.set_defaults(handler=_cmd_reports_fetch)
+
+    add_finam_commands(commands, common)
 
     sandbox = commands.add_parser("sandbox", help="serve the sandbox and print its credentials")
     sandbox.add_argument("--host", default="127.0.0.1")

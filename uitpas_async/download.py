@@ -13,6 +13,7 @@ import hashlib
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import DownloadError, ReportTooLargeError
@@ -20,15 +21,17 @@ from .models import DownloadedReport
 from .protocol import content_disposition_filename, report_fallback_filename, safe_filename
 from .transport import StreamingResponse
 
-__all__ = ["TEMPORARY_PREFIX", "store_report"]
+__all__ = ["DEFAULT_CONTENT_TYPE", "TEMPORARY_PREFIX", "check_zip", "store_report"]
 
 #: Temporary downloads start with this; anything left with it after a crash is garbage.
 TEMPORARY_PREFIX = ".uitpas-partial-"
+#: What a report without a Content-Type is taken to be.
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: Directories created for reports are owner-only too.
 DIRECTORY_MODE = 0o700
 
 
-def _check_zip(path: Path) -> None:
+def check_zip(path: Path) -> None:
     """Check that a finished file is a readable zip whose members pass their CRCs."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -41,11 +44,18 @@ def _check_zip(path: Path) -> None:
         raise DownloadError("report zip has a corrupt member")
 
 
-def _finish(temporary: Path, descriptor: int, expected: int | None, written: int) -> None:
+def _finish(
+    temporary: Path,
+    descriptor: int,
+    expected: int | None,
+    written: int,
+    check: Callable[[Path], None] | None,
+) -> None:
     os.fsync(descriptor)
     if expected is not None and written != expected:
         raise DownloadError(f"report download truncated: {written} of {expected} bytes")
-    _check_zip(temporary)
+    if check is not None:
+        check(temporary)
 
 
 def _open_temporary(directory: Path) -> tuple[int, Path]:
@@ -82,11 +92,17 @@ async def store_report(
     *,
     report_id: str,
     max_bytes: int,
+    fallback_filename: str | None = None,
+    check: Callable[[Path], None] | None = check_zip,
 ) -> DownloadedReport:
     """Stream a successful download answer into ``dest_dir`` and return what was stored.
 
+    ``check`` runs on the complete file before it gets its name (default: it must be
+    a sound zip; None keeps any bytes as served). ``fallback_filename`` is used when
+    the server proposes no usable name.
+
     Raises:
-        DownloadError: truncated, not a zip, or cannot be written.
+        DownloadError: truncated, refused by ``check``, or cannot be written.
         ReportTooLargeError: past ``max_bytes``.
     """
     expected = response.content_length
@@ -96,8 +112,9 @@ async def store_report(
     if expected is not None and expected > max_bytes:
         raise ReportTooLargeError(f"report is {expected} bytes, over the {max_bytes}-byte cap")
     proposed = content_disposition_filename(response.headers.get("Content-Disposition"))
-    filename = safe_filename(proposed, report_fallback_filename(report_id))
-    content_type = response.headers.get("Content-Type", "application/octet-stream")
+    content_type = response.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
+    fallback = fallback_filename or report_fallback_filename(report_id)
+    filename = safe_filename(proposed, fallback)
     descriptor, temporary = _open_temporary(dest_dir)
     digest = hashlib.sha256()
     written = 0
@@ -110,7 +127,7 @@ async def store_report(
                 digest.update(chunk)
                 handle.write(chunk)
             handle.flush()
-            await asyncio.to_thread(_finish, temporary, handle.fileno(), expected, written)
+            await asyncio.to_thread(_finish, temporary, handle.fileno(), expected, written, check)
         final = _final_path(dest_dir, filename, report_id)
         os.replace(temporary, final)
     except BaseException:

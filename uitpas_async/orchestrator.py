@@ -141,8 +141,7 @@ class ReportOrchestrator:
         self.out_dir = Path(out_dir)
         self.journal_path = Path(journal) if journal is not None else None
         self.max_in_flight = max_in_flight
-        default_poll = backend.poll_policy if isinstance(backend, UitpasClient) else PollPolicy()
-        self.poll_policy = poll or default_poll
+        self.poll_policy = poll or getattr(backend, "poll_policy", None) or PollPolicy()
         self.learn_from_batch = learn_from_batch
         self.job_retry = job_retry
         self.max_recreates = max_recreates

@@ -1,0 +1,625 @@
+"""``FinamClient``: Finam Trade API account reports as awaitable methods, and a ReportBackend.
+
+Each call goes: build an :class:`~uitpas_async.finam.protocol.ApiRequest` (pure),
+then per attempt get a fresh JWT (renewed single-flight by the
+:class:`~uitpas_async.finam.auth.TokenManager`), wait for a request slot and a
+rate token of that method, send, and check the answer (pure). A 401 renews the
+token once and tries the call again. The client satisfies
+:class:`~uitpas_async.backend.ReportBackend`, so ``ReportOrchestrator(finam, ...)``
+drives it like any provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+
+from ..backend import JobRequest, StartedReport
+from ..config import (
+    DEFAULT_LIMITS,
+    DEFAULT_POLL,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    Limits,
+    PollPolicy,
+    RetryPolicy,
+    Timeouts,
+)
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DownloadError,
+    HttpStatusError,
+    InvalidArgumentError,
+    ReportNotReadyError,
+    ReportTimeoutError,
+    UitpasError,
+)
+from ..models import DownloadedReport
+from ..retry import retry_call
+from ..transport import AiohttpTransport, StreamingResponse, translate_errors
+from . import protocol
+from .auth import TokenManager
+from .errors import FinamReportError, FinamReportNotFoundError
+from .models import (
+    AccountReportInfo,
+    AccountReportJob,
+    AccountReportRequest,
+    ReportCreationStatus,
+    ReportForm,
+)
+from .storage import store_file
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_NOT_FOUND_GRACE",
+    "DEFAULT_RATE_PER_METHOD",
+    "SECRET_VARIABLE",
+    "FinamClient",
+]
+
+log = logging.getLogger("uitpas_async.finam")
+
+Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.finam.ru"
+#: Environment variable holding the Finam API secret.
+SECRET_VARIABLE = "FINAM_SECRET"  # noqa: S105  (a variable name, not a secret)
+#: Requests per second per method: Finam allows about 200 a minute per method; 180
+#: (3 a second, evenly spaced) leaves room for clock skew and the JWT renewals.
+DEFAULT_RATE_PER_METHOD = 3.0
+#: Seconds after our own create during which NOT_FOUND still means "not registered
+#: yet": the create answers before the report service's status store has the job, so
+#: an early poll can miss it. 30 s covers many polls at the default poll policy (first
+#: poll after 2 s) while a report that is really gone is still noticed quickly.
+DEFAULT_NOT_FOUND_GRACE = 30.0
+#: Seconds a token is assumed to live when ``/v1/sessions/details`` names no expiry
+#: (Finam's JWTs live about 15 minutes).
+DEFAULT_TOKEN_LIFETIME = 15 * 60.0
+USER_AGENT = "uitpas-async-finam"
+JSON_TYPE = "application/json"
+
+
+def _site(host: str) -> str:
+    """Return the registrable-ish part of a host: the last two labels, or an IP as is."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    return ".".join(host.lower().split(".")[-2:])
+
+
+class FinamClient:
+    """An asyncio client for Finam's account reports, and a ``ReportBackend`` (``finam``).
+
+    Use it as an async context manager. Pass ``session`` to share an existing
+    ``aiohttp.ClientSession`` (it is then not closed by the client).
+    """
+
+    #: Provider name in journal keys.
+    provider = "finam"
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        limits: Limits = DEFAULT_LIMITS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        poll: PollPolicy = DEFAULT_POLL,
+        rate_per_method: float | None = DEFAULT_RATE_PER_METHOD,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(secret, str) or not secret.strip():
+            raise ConfigurationError(f"a Finam API secret is needed (set {SECRET_VARIABLE})")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError("base_url must be an http(s) URL such as " + DEFAULT_BASE_URL)
+        if parts.query or parts.fragment:
+            raise ConfigurationError("base_url must not have a query or fragment")
+        if rate_per_method is not None and not rate_per_method > 0:
+            raise InvalidArgumentError("rate_per_method must be positive or None")
+        self.base_url = base_url.rstrip("/")
+        self._secret = secret.strip()
+        self.timeouts = timeouts
+        self.limits = limits
+        self.retry_policy = retry
+        self.poll_policy = poll
+        self.not_found_grace = not_found_grace
+        # Injected so tests never really wait.
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._session = session
+        self._owns_session = session is None
+        self._transport: AiohttpTransport | None = None
+        # Bounds requests in flight; waiting here is outside any timeout.
+        self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
+        # Client-wide rate (Limits.rate_limit), then Finam's per-method limit.
+        self._limiter = (
+            AsyncLimiter(1, 1 / limits.rate_limit) if limits.rate_limit is not None else None
+        )
+        self._rate_per_method = rate_per_method
+        self._method_limiters: dict[str, AsyncLimiter] = {}
+        self._tokens = TokenManager(self._renew_token, clock=clock)
+        # Clock reading of each report this client created, for the NOT_FOUND grace.
+        self._created: dict[str, float] = {}
+        # Download links seen with SUCCESS, so a download needs no second info call.
+        self._urls: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"FinamClient(base_url={self.base_url!r}, secret='***')"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> FinamClient:
+        """Build a client with the secret from ``FINAM_SECRET``.
+
+        Raises:
+            ConfigurationError: the variable is missing or empty.
+        """
+        env = os.environ if environ is None else environ
+        secret = env.get(SECRET_VARIABLE, "")
+        if not secret.strip():
+            raise ConfigurationError(
+                f"missing Finam secret: set {SECRET_VARIABLE} (or use --sandbox)"
+            )
+        return cls(secret, **kwargs)
+
+    @property
+    def token_renewals(self) -> int:
+        """Return how many times a session token was obtained."""
+        return self._tokens.renewals
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def __aenter__(self) -> FinamClient:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _open(self) -> AiohttpTransport:
+        if self._transport is None:
+            if self._session is None:
+                # As many connections as requests in flight: none waits inside its timeout.
+                connector = aiohttp.TCPConnector(
+                    limit=self.limits.max_concurrent_requests + 1, limit_per_host=0
+                )
+                self._session = aiohttp.ClientSession(
+                    connector=connector, headers={"User-Agent": USER_AGENT}
+                )
+            self._transport = AiohttpTransport(self._session, connect_timeout=self.timeouts.connect)
+        return self._transport
+
+    async def close(self) -> None:
+        """Close the HTTP session if the client created it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._transport = None
+
+    # -- the calls ------------------------------------------------------------------
+
+    async def create_account_report(
+        self,
+        account_id: str | int,
+        start: date | datetime,
+        end: date | datetime,
+        form: ReportForm | str = ReportForm.LONG,
+    ) -> AccountReportJob:
+        """Start generating the report of ``account_id`` from ``start`` to ``end``.
+
+        Dates are whole days (``end`` included); datetimes must be aware. Creating
+        is not idempotent: it is retried only when the request surely did not reach
+        the server, unless ``RetryPolicy.retry_unsafe_creates``.
+
+        Raises:
+            InvalidArgumentError: bad account id, form not SHORT/LONG, range over 92 days.
+        """
+        request = protocol.build_create_report(account_id, start, end, form)
+        doc = await self._call(request)
+        job = protocol.parse_create_report(doc, request)
+        self._created[job.report_id] = self._clock()
+        log.debug("report %s created", job.report_id)
+        return job
+
+    async def get_account_report_info(self, report_id: str) -> AccountReportInfo:
+        """Return what Finam says about a report: status, url, range, form, account."""
+        request = protocol.build_report_info(report_id)
+        info = protocol.parse_report_info(await self._call(request), report_id)
+        if info.url is not None:
+            self._urls[report_id] = info.url
+        return info
+
+    async def wait_for_account_report(
+        self, report_id: str, *, poll: PollPolicy | None = None
+    ) -> AccountReportInfo:
+        """Poll a report until it succeeds.
+
+        Raises:
+            FinamReportError: status ERROR.
+            FinamReportNotFoundError: NOT_FOUND past the grace period.
+            ReportTimeoutError: not done before the poll policy's timeout.
+        """
+        policy = poll or self.poll_policy
+        deadline = self._clock() + policy.timeout
+        polls = 0
+        while True:
+            delay = policy.delay(polls)
+            if self._clock() + delay > deadline:
+                raise ReportTimeoutError(
+                    f"report {report_id} not ready within {policy.timeout:g}s ({polls} polls)"
+                )
+            await self._sleep(delay)
+            info = await self.get_account_report_info(report_id)
+            polls += 1
+            if self._ready(info, report_id):
+                return info
+
+    async def download_account_report(
+        self,
+        report_id: str,
+        dest_dir: str | Path,
+        *,
+        info: AccountReportInfo | None = None,
+    ) -> DownloadedReport:
+        """Download a finished report into ``dest_dir``, keeping its bytes and content type.
+
+        Without a successful ``info``, the link is taken from the last one seen or
+        asked for anew.
+
+        Raises:
+            ReportNotReadyError: the report is still pending.
+            FinamReportError: the report failed (status ERROR).
+            DownloadError: truncated, an error answer, or cannot be written.
+        """
+        directory = Path(dest_dir)
+        url = info.url if info is not None and info.ready else self._urls.get(report_id)
+        if url is None:
+            url = await self._fresh_url(report_id)
+        try:
+            return await self._download(url, report_id, directory)
+        except HttpStatusError as exc:
+            if exc.status not in (403, 404, 410) or info is not None:
+                raise
+            # The link may have expired since it was seen: ask for a new one, once.
+            self._urls.pop(report_id, None)
+            return await self._download(await self._fresh_url(report_id), report_id, directory)
+
+    async def fetch_account_report(
+        self,
+        account_id: str | int,
+        start: date | datetime,
+        end: date | datetime,
+        dest_dir: str | Path,
+        form: ReportForm | str = ReportForm.LONG,
+        *,
+        poll: PollPolicy | None = None,
+    ) -> DownloadedReport:
+        """Create a report, poll until it succeeds, and download it."""
+        job = await self.create_account_report(account_id, start, end, form)
+        info = await self.wait_for_account_report(job.report_id, poll=poll)
+        return await self.download_account_report(job.report_id, dest_dir, info=info)
+
+    # -- ReportBackend -----------------------------------------------------------------
+
+    @staticmethod
+    def _request(request: JobRequest) -> AccountReportRequest:
+        if not isinstance(request, AccountReportRequest):
+            raise InvalidArgumentError(
+                f"the Finam backend takes AccountReportRequest, not {type(request).__name__}"
+            )
+        return request
+
+    async def start_report(self, request: JobRequest) -> StartedReport:
+        """Create the report an ``AccountReportRequest`` asks for."""
+        req = self._request(request)
+        job = await self.create_account_report(req.account_id, req.start, req.end, req.form)
+        return StartedReport(job.report_id, req.start, req.end)
+
+    async def report_ready(self, request: JobRequest, report_id: str) -> bool:
+        """Poll the report once: True on SUCCESS, False while pending."""
+        self._request(request)
+        return self._ready(await self.get_account_report_info(report_id), report_id)
+
+    async def download_report(
+        self, request: JobRequest, report_id: str, dest_dir: Path
+    ) -> DownloadedReport:
+        """Download the report into ``dest_dir``."""
+        self._request(request)
+        return await self.download_account_report(report_id, dest_dir)
+
+    def is_report_gone(self, error: UitpasError) -> bool:
+        """NOT_FOUND past the grace period means Finam forgot the report."""
+        return isinstance(error, FinamReportNotFoundError)
+
+    # -- statuses ------------------------------------------------------------------
+
+    def _ready(self, info: AccountReportInfo, report_id: str) -> bool:
+        """Return whether a report is ready, or raise for ERROR and a lasting NOT_FOUND."""
+        status = info.status
+        if status is ReportCreationStatus.SUCCESS:
+            return True
+        if status is ReportCreationStatus.ERROR:
+            raise FinamReportError(
+                "REPORT_ERROR",
+                f"Finam failed to generate report {report_id}{_describe_info(info)}",
+                status=200,
+                endpoint="report.info",
+            )
+        if status is ReportCreationStatus.NOT_FOUND:
+            created = self._created.get(report_id)
+            if created is not None and self._clock() - created < self.not_found_grace:
+                log.debug("report %s: NOT_FOUND within the grace period; waiting", report_id)
+                return False
+            raise FinamReportNotFoundError(
+                "REPORT_NOT_FOUND",
+                f"Finam does not know report {report_id}",
+                status=200,
+                endpoint="report.info",
+            )
+        log.debug("report %s: %s", report_id, status.value)
+        return False
+
+    async def _fresh_url(self, report_id: str) -> str:
+        info = await self.get_account_report_info(report_id)
+        if not self._ready(info, report_id):
+            raise ReportNotReadyError(
+                "NOT_READY",
+                f"report {report_id} is {info.status.value}",
+                status=200,
+                endpoint="report.info",
+            )
+        assert info.url is not None  # parse_report_info refuses SUCCESS without url
+        return info.url
+
+    # -- sending -------------------------------------------------------------------
+
+    def _secrets(self) -> tuple[str, ...]:
+        token = self._tokens.current
+        return (self._secret, token) if token else (self._secret,)
+
+    async def _turn(self, endpoint: str) -> None:
+        """Wait for a rate token, client-wide then per method (caller holds a slot)."""
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        if self._rate_per_method is not None:
+            limiter = self._method_limiters.get(endpoint)
+            if limiter is None:
+                limiter = AsyncLimiter(1, 1 / self._rate_per_method)
+                self._method_limiters[endpoint] = limiter
+            await limiter.acquire()
+
+    async def _renew_token(self) -> tuple[str, float]:
+        """Trade the secret for a JWT and learn how long it lives."""
+        token = protocol.parse_auth(await self._call(protocol.build_auth(self._secret)))
+        details = protocol.parse_token_details(
+            await self._call(protocol.build_token_details(token), secrets=(token,))
+        )
+        if details.expires_at is None:
+            return token, DEFAULT_TOKEN_LIFETIME
+        lifetime = details.expires_at.timestamp() - self._wall_clock()
+        return token, max(0.0, lifetime)
+
+    async def _retrying(
+        self, request: protocol.ApiRequest, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run ``attempt`` under the retry policy; after a 401, renew once and run it again."""
+
+        async def run() -> T:
+            return await retry_call(
+                attempt,
+                policy=self.retry_policy,
+                idempotent=request.idempotent,
+                sleep=self._sleep,
+                endpoint=request.endpoint,
+            )
+
+        if not request.authenticated:
+            return await run()
+        try:
+            return await run()
+        except AuthenticationError as exc:
+            # A refused token was not acted on, so even a create may go again.
+            log.debug("%s refused the token (%s); renewing once", request.endpoint, exc.status)
+            return await run()
+
+    async def _call(
+        self, request: protocol.ApiRequest, *, secrets: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        transport = self._open()
+        url = self.base_url + request.path
+        body = request.encoded_body()
+        headers = {"Accept": JSON_TYPE}
+        if body is not None:
+            headers["Content-Type"] = JSON_TYPE
+
+        async def attempt() -> dict[str, Any]:
+            sent: str | None = None
+            if request.authenticated:
+                await self._tokens.token()
+
+            def authorize() -> str:
+                # The newest token at the moment of sending; remembered for a 401.
+                nonlocal sent
+                sent = self._tokens.current or ""
+                return sent
+
+            async with self._slots:
+                await self._turn(request.endpoint)
+                if request.authenticated:
+                    raw = await transport.send(
+                        request.method,
+                        url,
+                        headers=headers,
+                        authorize=authorize,
+                        body=body,
+                        timeout=self.timeouts.request,
+                        max_body=protocol.DEFAULT_MAX_JSON_BYTES,
+                        endpoint=request.endpoint,
+                    )
+                    status, answer_headers, payload = raw.status, raw.headers, raw.body
+                else:
+                    status, answer_headers, payload = await self._send_plain(
+                        request, url, headers, body
+                    )
+            log.debug("%s %s -> %d", request.method, request.endpoint, status)
+            try:
+                return protocol.check_response(
+                    status,
+                    answer_headers,
+                    payload,
+                    endpoint=request.endpoint,
+                    secrets=(*self._secrets(), *secrets),
+                )
+            except AuthenticationError:
+                self._tokens.invalidate(sent)
+                raise
+
+        return await self._retrying(request, attempt)
+
+    async def _send_plain(
+        self,
+        request: protocol.ApiRequest,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """Send a request that carries no Authorization header (the session calls)."""
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(
+            total=self.timeouts.request, sock_connect=self.timeouts.connect
+        )
+        with translate_errors(request.endpoint):
+            async with self._session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.content.read(protocol.DEFAULT_MAX_JSON_BYTES + 1)
+                return response.status, response.headers, payload
+
+    def _absolute(self, url: str) -> tuple[str, bool]:
+        """Return the download URL made absolute, and whether it may see the JWT.
+
+        The JWT goes only to Finam's own site: a link to other storage (often a
+        pre-signed URL) must neither learn the token nor get a header it refuses.
+        """
+        absolute = urljoin(self.base_url + "/", url)
+        target, base = urlsplit(absolute), urlsplit(self.base_url)
+        if target.scheme not in ("http", "https") or not target.hostname:
+            raise DownloadError("report.download: the report link is not an http(s) URL")
+        same_site = (
+            target.scheme == base.scheme
+            and base.hostname is not None
+            and _site(target.hostname) == _site(base.hostname)
+        )
+        return absolute, same_site
+
+    @contextlib.asynccontextmanager
+    async def _open_download(self, url: str) -> AsyncIterator[StreamingResponse]:
+        transport = self._open()
+        absolute, authorized = self._absolute(url)
+        endpoint = "report.download"
+        # Identity keeps Content-Length and the size cap about the bytes stored.
+        headers = {"Accept-Encoding": "identity"}
+        if authorized:
+            async with transport.stream(
+                "GET",
+                absolute,
+                headers=headers,
+                authorize=lambda: self._tokens.current or "",
+                timeout=self.timeouts.download,
+                endpoint=endpoint,
+            ) as stream:
+                yield stream
+            return
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(
+            total=self.timeouts.download, sock_connect=self.timeouts.connect
+        )
+        with translate_errors(endpoint):
+            response = await self._session.get(
+                absolute, headers=headers, timeout=timeout, allow_redirects=True
+            )
+        try:
+            yield StreamingResponse(
+                response.status, response.headers, response.content_length, response, endpoint
+            )
+        finally:
+            response.release()
+
+    async def _download(self, url: str, report_id: str, directory: Path) -> DownloadedReport:
+        request = protocol.ApiRequest("GET", "", "report.download")
+
+        async def attempt() -> DownloadedReport:
+            await self._tokens.token()
+            async with self._slots:
+                await self._turn(request.endpoint)
+                async with self._open_download(url) as stream:
+                    log.debug("GET report.download -> %d", stream.status)
+                    if stream.status != 200:
+                        payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
+                        try:
+                            protocol.check_response(
+                                stream.status,
+                                stream.headers,
+                                payload,
+                                endpoint=request.endpoint,
+                                secrets=self._secrets(),
+                            )
+                        except AuthenticationError:
+                            self._tokens.invalidate(self._tokens.current)
+                            raise
+                        raise DownloadError(
+                            f"report.download: HTTP {stream.status} instead of the report",
+                            status=stream.status,
+                        )
+                    return await store_file(
+                        stream,
+                        directory,
+                        report_id=report_id,
+                        max_bytes=self.limits.max_download_bytes,
+                    )
+
+        return await self._retrying(request, attempt)
+
+
+def _describe_info(info: AccountReportInfo) -> str:
+    parts = []
+    if info.account_id:
+        parts.append(f"account {info.account_id}")
+    if info.date_range is not None:
+        parts.append(
+            f"{info.date_range.begin.date().isoformat()}..{info.date_range.end.date().isoformat()}"
+        )
+    if info.report_form is not ReportForm.UNKNOWN:
+        parts.append(info.report_form.name)
+    return f" ({', '.join(parts)})" if parts else ""
