@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 import zipfile
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -263,3 +263,25 @@ async def test_sigkill_halfway_then_resume(tmp_path: Path) -> None:
     lines = (out / "manifest.jsonl").read_text().splitlines()
     assert len(lines) == 40
     assert all('"state": "done"' in line for line in lines)
+
+
+async def test_latest_follows_the_calendar_across_runs(tmp_path: Path) -> None:
+    """A quarterly rerun with period="latest" and the same journal fetches the new quarter."""
+    now = [datetime(2026, 11, 23, 12, tzinfo=timezone.utc).timestamp()]
+    # The sandbox's calendar moves on; OAuth timestamps are checked against it too,
+    # so the window is opened wide for this test.
+    config = SandboxConfig(balies=2, generation_median=0.05, timestamp_window=10**9)
+    async with Sandbox(config, wall_clock=lambda: now[0]) as sandbox:
+        requests = [ReportRequest(b.key, period="latest") for b in sandbox.balies]
+        async with UitpasClient(
+            sandbox.base_url, sandbox.credentials, retry=FAST_RETRY, poll=FAST_POLL
+        ) as client:
+            first = await ReportOrchestrator(client, tmp_path).run(requests)
+            now[0] = datetime(2027, 2, 10, 12, tzinfo=timezone.utc).timestamp()
+            second = await ReportOrchestrator(client, tmp_path).run(requests)
+        created = sandbox.stats.reports_created
+    assert [(r.start, r.end) for r in first] == [(date(2026, 7, 1), date(2026, 9, 30))] * 2
+    assert [(r.start, r.end) for r in second] == [(date(2026, 10, 1), date(2026, 12, 31))] * 2
+    assert all(result.ok for result in first + second)
+    assert created == 4
+    assert [result.request for result in second] == requests

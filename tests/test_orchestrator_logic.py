@@ -63,6 +63,9 @@ class FakeBackend:
     forget_once: set[str] = attrs.Factory(set)
     fail_creates: dict[str, int] = attrs.Factory(dict)
 
+    async def resolve_request(self, request: JobRequest) -> JobRequest:
+        return request
+
     async def start_report(self, request: JobRequest) -> StartedReport:
         key = request.job_key
         if self.fail_creates.get(key, 0) > 0:
@@ -253,3 +256,16 @@ def test_duplicate_requests_are_refused(tmp_path: Path) -> None:
     request = ReportRequest("B0000", START, END)
     with pytest.raises(ValueError, match="twice"):
         asyncio.run(orchestrator.run([request, request]))
+
+
+async def test_a_failing_progress_callback_does_not_sink_the_batch(tmp_path: Path) -> None:
+    """An on_event callback that raises is logged; every job still finishes."""
+    clock = FakeClock()
+    requests = _requests(3)
+    backend = FakeBackend(clock, {r.label: 5.0 for r in requests})
+
+    def broken(event: JobEvent) -> None:
+        raise RuntimeError("progress bar fell over")
+
+    results = await _orchestrator(backend, tmp_path, clock, on_event=broken).run(requests)
+    assert all(result.ok for result in results)

@@ -52,6 +52,10 @@ class ReportBackend(Protocol):
     #: Short provider name, part of every journal key.
     provider: str
 
+    async def resolve_request(self, request: JobRequest) -> JobRequest:
+        """Settle what the journal key depends on (such as "latest" as concrete dates)."""
+        ...
+
     async def start_report(self, request: JobRequest) -> StartedReport:
         """Start generating the report for ``request``."""
         ...
@@ -128,25 +132,34 @@ class UitpasBackend:
             )
         return request
 
-    async def start_report(self, request: JobRequest) -> StartedReport:
-        """Resolve the period if needed, then create the report."""
+    async def resolve_request(self, request: JobRequest) -> ReportRequest:
+        """Turn ``period="latest"`` into the balie's most recent completed period.
+
+        The journal keys jobs by balie and dates, so a quarterly run with the same
+        journal fetches the new quarter instead of finding last quarter's report.
+        """
         req = self._request(request)
-        start, end = req.start, req.end
-        if req.period == "latest":
-            periods = await self.client.get_financial_report_periods(
-                balie_consumer_key=req.balie_consumer_key
-            )
-            if not periods:
-                raise InvalidArgumentError(
-                    f"balie {req.label} has no completed reporting period to fetch"
-                )
-            start, end = periods[0].start.date(), periods[0].end.date()
-        assert start is not None
-        assert end is not None
-        job = await self.client.create_financial_report(
-            start, end, balie_consumer_key=req.balie_consumer_key
+        if req.period != "latest":
+            return req
+        periods = await self.client.get_financial_report_periods(
+            balie_consumer_key=req.balie_consumer_key
         )
-        return StartedReport(job.report_id, start, end)
+        if not periods:
+            raise InvalidArgumentError(f"balie {req.label} has no completed reporting period")
+        latest = periods[0]
+        return ReportRequest(
+            req.balie_consumer_key, latest.start.date(), latest.end.date(), name=req.name
+        )
+
+    async def start_report(self, request: JobRequest) -> StartedReport:
+        """Create the report for a resolved request (explicit dates)."""
+        req = self._request(request)
+        if req.start is None or req.end is None:
+            raise InvalidArgumentError("resolve a period='latest' request before starting it")
+        job = await self.client.create_financial_report(
+            req.start, req.end, balie_consumer_key=req.balie_consumer_key
+        )
+        return StartedReport(job.report_id, req.start, req.end)
 
     async def report_ready(self, request: JobRequest, report_id: str) -> bool:
         """Poll the report's status once."""

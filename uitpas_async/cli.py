@@ -374,6 +374,16 @@ def _sandbox_count(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -453,7 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--period", default="latest", help="latest, 2024-Q1 or A..B")
     fetch.add_argument("--out", default=DEFAULT_OUT_DIR, help="destination directory")
     fetch.add_argument("--journal", help="journal file (default: OUT/journal.sqlite)")
-    fetch.add_argument("--max-in-flight", type=int, default=50, help="reports generating at once")
+    fetch.add_argument(
+        "--max-in-flight", type=_positive_int, default=50, help="reports generating at once"
+    )
     fetch.add_argument("--rate", type=_positive_float, help="requests per second, at most")
     fetch.set_defaults(handler=_cmd_reports_fetch)
 
@@ -486,6 +498,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UitpasError as exc:
         _say(f"uitpas-async: {type(exc).__name__}: {exc.message}", err=True)
         return EXIT_FAILED
+    except OSError as exc:
+        # The output directory or the manifest cannot be written: a setup problem.
+        _say(f"uitpas-async: cannot write {exc.filename or 'output'}: {exc.strerror}", err=True)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _say("uitpas-async: interrupted; run the same command again to resume", err=True)
         return 130

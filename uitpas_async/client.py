@@ -225,12 +225,11 @@ class UitpasClient:
             ReportTimeoutError: not completed within the poll policy's timeout.
         """
         job = await self.create_financial_report(start, end, balie_consumer_key=balie_consumer_key)
-        await self.wait_for_financial_report(
-            job.report_id, balie_consumer_key=balie_consumer_key, poll=poll
-        )
-        return await self.download_financial_report(
-            job.report_id, dest_dir, balie_consumer_key=balie_consumer_key
-        )
+        # The server names the balie in <resource> even when the caller did not;
+        # status and download must carry it (download requires it).
+        key = balie_consumer_key or job.balie_consumer_key
+        await self.wait_for_financial_report(job.report_id, balie_consumer_key=key, poll=poll)
+        return await self.download_financial_report(job.report_id, dest_dir, balie_consumer_key=key)
 
     async def wait_for_financial_report(
         self,

@@ -130,6 +130,10 @@ async def store_report(
             await asyncio.to_thread(_finish, temporary, handle.fileno(), expected, written, check)
         final = _final_path(dest_dir, filename, report_id)
         os.replace(temporary, final)
+    except OSError as exc:
+        # A full disk or a vanished directory fails this report, not the batch.
+        _discard(temporary)
+        raise DownloadError(f"cannot store the report in {dest_dir} ({exc.strerror})") from exc
     except BaseException:
         _discard(temporary)
         raise

@@ -29,7 +29,9 @@ from .client import UitpasClient
 from .config import PollPolicy, RetryPolicy
 from .download import TEMPORARY_PREFIX
 from .errors import (
+    ConfigurationError,
     DownloadError,
+    InvalidArgumentError,
     MalformedResponseError,
     RateLimitedError,
     ReportNotReadyError,
@@ -39,7 +41,7 @@ from .errors import (
     TransportError,
     UitpasError,
 )
-from .jobs import JobEvent, JobState, advance
+from .jobs import InvalidTransitionError, JobEvent, JobState, advance
 from .journal import Journal, JournalEntry
 from .models import DownloadedReport
 from .polling import BatchPollScheduler
@@ -83,6 +85,9 @@ class _Job:
     """The mutable working state of one job during a run."""
 
     index: int
+    #: The request as the caller gave it (results and events carry this one).
+    asked: JobRequest
+    #: The request with its period settled: keyed, journaled and sent.
     request: JobRequest
     entry: JournalEntry
     #: Monotonic time the report was created in this run (None when resumed).
@@ -134,7 +139,7 @@ class ReportOrchestrator:
         rng: random.Random | None = None,
     ) -> None:
         if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
+            raise InvalidArgumentError("max_in_flight must be at least 1")
         self.backend: ReportBackend = (
             UitpasBackend(backend) if isinstance(backend, UitpasClient) else backend
         )
@@ -161,8 +166,11 @@ class ReportOrchestrator:
         batch = list(requests)
         keys = [request.job_key for request in batch]
         if len(set(keys)) != len(keys):
-            raise ValueError("the batch holds the same request twice")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+            raise InvalidArgumentError("the batch holds the same request twice")
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create {self.out_dir}: {exc.strerror}") from exc
         removed = _remove_partial_files(self.out_dir)
         if removed:
             log.info("removed %d partial downloads left by an earlier run", removed)
@@ -194,12 +202,12 @@ class ReportOrchestrator:
     def _provider(self) -> str:
         return self.backend.provider
 
-    def _load(self, index: int, request: JobRequest) -> _Job:
+    def _load(self, index: int, asked: JobRequest, request: JobRequest) -> _Job:
         assert self._journal is not None
         entry = self._journal.get(self._provider, request.job_key)
         if entry is None:
             entry = JournalEntry(self._provider, request.job_key, request.label, JobState.QUEUED)
-        return _Job(index, request, entry)
+        return _Job(index, asked, request, entry)
 
     def _move(self, job: _Job, state: JobState, **changes: Any) -> None:
         """Make one allowed state change, commit it, and report it."""
@@ -208,22 +216,30 @@ class ReportOrchestrator:
         advance(previous, state)
         job.entry = attrs.evolve(job.entry, state=state, **changes)
         self._journal.save(job.entry)
-        if self.on_event is not None:
-            self.on_event(
-                JobEvent(
-                    job.index,
-                    job.request,
-                    previous,
-                    state,
-                    job.entry.report_id,
-                    job.report,
-                    job.error,
-                )
+        self._emit(
+            JobEvent(
+                job.index,
+                job.asked,
+                previous,
+                state,
+                job.entry.report_id,
+                job.report,
+                job.error,
             )
+        )
+
+    def _emit(self, event: JobEvent) -> None:
+        """Tell the progress callback; a failing callback must not sink the batch."""
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("the on_event callback failed; the batch goes on")
 
     def _result(self, job: _Job) -> ReportResult:
         return ReportResult(
-            job.request,
+            job.asked,
             job.entry.state,
             job.entry.report_id,
             job.entry.start,
@@ -232,8 +248,14 @@ class ReportOrchestrator:
             job.error,
         )
 
-    async def _run_job(self, index: int, request: JobRequest) -> ReportResult:
-        job = self._load(index, request)
+    async def _run_job(self, index: int, asked: JobRequest) -> ReportResult:
+        try:
+            request = await self.backend.resolve_request(asked)
+        except UitpasError as exc:
+            # Nothing was started, and without a period there is no journal key.
+            self._emit(JobEvent(index, asked, JobState.QUEUED, JobState.FAILED, error=exc))
+            return ReportResult(asked, JobState.FAILED, error=exc)
+        job = self._load(index, asked, request)
         previous = job.entry
         # Every job of this run starts queued; the journal's state says where to resume.
         job.entry = attrs.evolve(previous, state=JobState.QUEUED, label=request.label)
@@ -281,6 +303,8 @@ class ReportOrchestrator:
                     self._move(job, JobState.DOWNLOADING)
                 elif state is JobState.DOWNLOADING:
                     await self._download(job)
+            except InvalidTransitionError:
+                raise  # a lifecycle bug, not a fault of this job
             except UitpasError as exc:
                 attempts += 1
                 next_state = self._after_error(job, state, exc, attempts)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-import statistics
 
 from .config import PollPolicy
 
@@ -34,7 +33,16 @@ DEFAULT_LOW_QUANTILE_Z = 2.0
 class BatchPollScheduler:
     """Shared by the jobs of one batch: learns generation times, hands out poll delays."""
 
-    __slots__ = ("_log_times", "_min_samples", "_policy", "_rng", "_target_lag", "_z")
+    __slots__ = (
+        "_count",
+        "_min_samples",
+        "_policy",
+        "_rng",
+        "_sum",
+        "_sum_squares",
+        "_target_lag",
+        "_z",
+    )
 
     def __init__(
         self,
@@ -48,8 +56,11 @@ class BatchPollScheduler:
         # Blind backoff until the batch has taught us something.
         self._policy = policy
         self._rng = rng or random.Random()
-        # Natural logs of the observed generation times, in seconds.
-        self._log_times: list[float] = []
+        # Running count, sum and sum of squares of the observed generation times'
+        # natural logs: O(1) per poll however large the batch.
+        self._count = 0
+        self._sum = 0.0
+        self._sum_squares = 0.0
         self._min_samples = min_samples
         self._target_lag = target_lag
         self._z = low_quantile_z
@@ -57,20 +68,23 @@ class BatchPollScheduler:
     @property
     def learned(self) -> bool:
         """Whether enough jobs have completed to schedule from their times."""
-        return len(self._log_times) >= self._min_samples
+        return self._count >= self._min_samples
 
     def observe(self, generation_time: float) -> None:
         """Record how long one job took from creation until it was seen completed."""
         if generation_time > 0:
-            self._log_times.append(math.log(generation_time))
+            value = math.log(generation_time)
+            self._count += 1
+            self._sum += value
+            self._sum_squares += value * value
 
     def first_learned_poll(self) -> float | None:
         """Return the elapsed time of the first poll on the learned grid, if learned."""
         if not self.learned:
             return None
-        mu = statistics.fmean(self._log_times)
-        sigma = statistics.pstdev(self._log_times) if len(self._log_times) > 1 else 0.0
-        return math.exp(mu - self._z * sigma)
+        mu = self._sum / self._count
+        variance = max(0.0, self._sum_squares / self._count - mu * mu)
+        return math.exp(mu - self._z * math.sqrt(variance))
 
     def next_delay(self, elapsed: float, poll_number: int) -> float:
         """Return how long to wait before the next poll of a job ``elapsed`` seconds old."""

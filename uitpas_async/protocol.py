@@ -612,7 +612,12 @@ _FILENAME_STAR_RE = re.compile(
     r"filename\*\s*=\s*(?P<charset>[A-Za-z0-9_-]*)'[^']*'(?P<value>[^;]*)", re.IGNORECASE
 )
 _FILENAME_QUOTED_RE = re.compile(r'filename\s*=\s*"(?P<value>(?:[^"\\]|\\.)*)"', re.IGNORECASE)
-_FILENAME_PLAIN_RE = re.compile(r"filename\s*=\s*(?P<value>[^;]*)", re.IGNORECASE)
+# Unquoted, the real server's form: the name runs to the end of the header or to
+# the next "; param=", since a balie's name may itself hold a ";".
+_FILENAME_PLAIN_RE = re.compile(
+    r"filename\s*=\s*(?P<value>.*?)\s*(?=;\s*[A-Za-z0-9!#$&+.^_`|~-]+\*?\s*=|$)",
+    re.IGNORECASE,
+)
 
 
 def content_disposition_filename(header: str | None) -> str | None:
@@ -646,6 +651,8 @@ def safe_filename(proposed: str | None, fallback: str) -> str:
     names are removed; the name is NFC-normalised and cut to a safe length.
     """
     name = unicodedata.normalize("NFC", proposed or "")
+    # Invisible format characters (e.g. U+202E, right-to-left override) disguise names.
+    name = "".join(char for char in name if unicodedata.category(char) != "Cf")
     name = re.split(r"[/\\]", name)[-1]
     name = _UNSAFE_FILENAME_CHARS.sub("_", name)
     name = re.sub(r"\s+", " ", name).strip(" .")

@@ -335,6 +335,10 @@ class FinamClient:
             )
         return request
 
+    async def resolve_request(self, request: JobRequest) -> AccountReportRequest:
+        """Return the request: its dates are settled when it is made."""
+        return self._request(request)
+
     async def start_report(self, request: JobRequest) -> StartedReport:
         """Create the report an ``AccountReportRequest`` asks for."""
         req = self._request(request)
