@@ -337,6 +337,11 @@ async def _cmd_reports_fetch(args: argparse.Namespace) -> int:
             results = await orchestrator.run(requests)
     write_manifest(results, out_dir / MANIFEST_NAME)
     _summary(results, sys.stdout)
+    if orchestrator.possible_duplicate_creates:
+        _say(
+            f"note: {orchestrator.possible_duplicate_creates} create(s) may have started a "
+            f"second report on the server (journal {journal}, table events)"
+        )
     _say(f"manifest: {out_dir / MANIFEST_NAME}")
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
 

@@ -12,6 +12,12 @@ import sqlite3
 import time
 from datetime import date
 from pathlib import Path
+from typing import IO
+
+try:  # POSIX; elsewhere runs are not protected from each other
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 import attrs
 
@@ -74,6 +80,27 @@ class JournalEntry:
     error_message: str | None = None
 
 
+def _lock_exclusively(path: Path) -> IO[bytes]:
+    """Hold an exclusive lock on ``path`` for as long as the returned file is open.
+
+    Two runs on one journal would each sweep the other's partial downloads.
+
+    Raises:
+        ConfigurationError: another process holds the lock.
+    """
+    handle = path.open("ab")
+    if fcntl is not None:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.close()
+            raise ConfigurationError(
+                f"another run is using the journal {path.name[: -len('.lock')]}; "
+                "wait for it to finish"
+            ) from exc
+    return handle
+
+
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -85,23 +112,46 @@ class Journal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            self._lock = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot open journal {self.path}: {exc}") from exc
+        try:
+            self._db = self._open()
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        """Open the database, creating or checking its schema."""
+        try:
+            # Owner-only before SQLite writes a byte; its -wal and -shm files copy the mode.
+            self.path.touch(mode=0o600, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise ConfigurationError(f"cannot open journal {self.path}: {exc}") from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise ConfigurationError(
                     f"journal {self.path.name} has schema version {version}; "
                     f"this version of uitpas_async reads version {SCHEMA_VERSION}"
                 )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
+            db.close()
             raise ConfigurationError(f"cannot open journal {self.path}: {exc}") from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and let another run have it."""
         self._db.close()
+        self._lock.close()
 
     def __enter__(self) -> Journal:
         return self

@@ -155,6 +155,8 @@ class ReportOrchestrator:
         self._clock = clock
         self._rng = rng or random.Random()
         self._journal: Journal | None = None
+        #: Creates in the last run that may have started a second report (see the journal).
+        self.possible_duplicate_creates = 0
         self._scheduler = BatchPollScheduler(
             self.poll_policy, rng=self._rng, min_samples=5 if learn_from_batch else 10**9
         )
@@ -176,6 +178,7 @@ class ReportOrchestrator:
             log.info("removed %d partial downloads left by an earlier run", removed)
         journal_path = self.journal_path or self.out_dir / "journal.sqlite"
         self._journal = Journal(journal_path)
+        self.possible_duplicate_creates = 0
         results: list[ReportResult | None] = [None] * len(batch)
         queue = iter(enumerate(batch))
 
@@ -261,11 +264,9 @@ class ReportOrchestrator:
         job.entry = attrs.evolve(previous, state=JobState.QUEUED, label=request.label)
         if previous.state is JobState.DONE and await self._restore_done(job):
             return self._result(job)
-        if previous.state is JobState.CREATING and self._journal is not None:
+        if previous.state is JobState.CREATING:
             # Killed mid-create: the server may hold a report we never heard of.
-            self._journal.record_event(
-                self._provider, request.job_key, "possible_duplicate_create", detail="resumed"
-            )
+            self._record_possible_duplicate(request, "resumed")
         resumable = previous.report_id is not None and previous.state is not JobState.FAILED
         if resumable:
             self._move(job, JobState.GENERATING, error_code=None, error_message=None)
@@ -353,13 +354,16 @@ class ReportOrchestrator:
             return JobState.FAILED
         if state is JobState.CREATING and isinstance(exc, _CREATE_MAYBE_SENT):
             # The create may have reached the server; trying again can duplicate it.
-            self._journal.record_event(
-                self._provider,
-                job.request.job_key,
-                "possible_duplicate_create",
-                detail=type(exc).__name__,
-            )
+            self._record_possible_duplicate(job.request, type(exc).__name__)
         return state
+
+    def _record_possible_duplicate(self, request: JobRequest, reason: str) -> None:
+        """Journal a create that may have started a report we never heard of."""
+        assert self._journal is not None
+        self.possible_duplicate_creates += 1
+        self._journal.record_event(
+            self._provider, request.job_key, "possible_duplicate_create", detail=reason
+        )
 
     async def _create(self, job: _Job) -> None:
         started = await self.backend.start_report(job.request)
