@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .backend import ReportRequest
+from .backend import ReportRequest, UitpasBackend
 from .client import UitpasClient
 from .config import ENVIRONMENTS, Limits, PollPolicy
 from .errors import ConfigurationError, InvalidArgumentError, UitpasError
@@ -187,13 +187,16 @@ async def _cmd_report(args: argparse.Namespace) -> int:
     period = parse_period(args.period)
     async with _connection(args) as (client, sandbox_balies):
         balie = _first_balie(args, sandbox_balies)
-        if period is None:
-            periods = await client.get_financial_report_periods(balie_consumer_key=balie)
-            if not periods:
-                raise ConfigurationError(f"balie {balie} has no completed reporting period")
-            period = periods[0].start.date(), periods[0].end.date()
+        request = (
+            ReportRequest(balie, period="latest")
+            if period is None
+            else ReportRequest(balie, period[0], period[1])
+        )
+        resolved = await UitpasBackend(client).resolve_request(request)
+        assert resolved.start is not None
+        assert resolved.end is not None
         report = await client.fetch_financial_report(
-            period[0], period[1], Path(args.out), balie_consumer_key=balie
+            resolved.start, resolved.end, Path(args.out), balie_consumer_key=balie
         )
     _say(f"{report.path}  {report.size} bytes  sha256 {report.sha256}")
     return EXIT_OK

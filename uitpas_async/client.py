@@ -115,7 +115,8 @@ class UitpasClient:
         self._limiter = (
             AsyncLimiter(1, 1 / limits.rate_limit) if limits.rate_limit is not None else None
         )
-        self._base_uris: dict[str, str] = {}
+        # The OAuth base string URI of the prefix, normalised once; paths are appended.
+        self._base_uri_prefix = normalize_base_uri(self.base_url).rstrip("/")
         # Monotonic time before which no request is sent: a 429's Retry-After
         # holds back every request of the client, not only the one refused.
         self._paused_until = 0.0
@@ -295,14 +296,6 @@ class UitpasClient:
 
     # -- sending -------------------------------------------------------------------
 
-    def _base_uri(self, path: str) -> str:
-        uri = self._base_uris.get(path)
-        if uri is None:
-            uri = self._base_uris[path] = normalize_base_uri(
-                protocol.join_prefix(self.base_url, path)
-            )
-        return uri
-
     def _prepare(
         self, request: protocol.Request
     ) -> tuple[str, dict[str, str], bytes | None, Callable[[], str]]:
@@ -310,7 +303,7 @@ class UitpasClient:
         url = protocol.join_prefix(self.base_url, request.path)
         if request.query:
             url += "?" + protocol.encode_query(request.query)
-        base_uri = self._base_uri(request.path)
+        base_uri = self._base_uri_prefix + request.path
         params = protocol.signed_params(request)
 
         def authorize() -> str:

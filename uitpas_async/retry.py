@@ -20,7 +20,6 @@ from .errors import (
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
-    UitpasError,
 )
 
 __all__ = ["is_transient", "retry_call"]
@@ -62,7 +61,6 @@ async def retry_call(
     idempotent: bool,
     sleep: Callable[[float], Awaitable[None]],
     endpoint: str,
-    on_retry: Callable[[UitpasError], None] | None = None,
 ) -> T:
     """Await ``attempt()`` until it succeeds, a fault is not transient, or attempts run out."""
 
@@ -87,8 +85,6 @@ async def retry_call(
             policy.attempts,
             delay,
         )
-        if on_retry is not None and isinstance(exc, UitpasError):
-            on_retry(exc)
 
     retrying = _t.AsyncRetrying(
         stop=_t.stop_after_attempt(policy.attempts),
