@@ -32,6 +32,7 @@ from .jobs import JobEvent, JobState
 from .models import Credentials, PriceReason
 from .orchestrator import ReportOrchestrator, ReportResult
 from .protocol import validate_period
+from .summary_cli import add_summarize_command, add_summarize_flags, summarize_directory
 
 __all__ = ["main", "parse_period"]
 
@@ -346,7 +347,13 @@ async def _cmd_reports_fetch(args: argparse.Namespace) -> int:
             f"second report on the server (journal {journal}, table events)"
         )
     _say(f"manifest: {out_dir / MANIFEST_NAME}")
-    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
+    status = EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
+    if args.summarize:
+        summary = await asyncio.to_thread(
+            summarize_directory, out_dir, include_uid=args.include_uid
+        )
+        status = max(status, summary)
+    return status
 
 
 async def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -475,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-in-flight", type=_positive_int, default=50, help="reports generating at once"
     )
     fetch.add_argument("--rate", type=_positive_float, help="requests per second, at most")
+    add_summarize_flags(fetch)
     fetch.set_defaults(handler=_cmd_reports_fetch)
+    add_summarize_command(reports_commands, common)
 
     add_finam_commands(commands, common)
 

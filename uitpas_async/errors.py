@@ -25,7 +25,8 @@
     │   ├── MalformedResponseError        not XML, unsafe XML, or XML of an unexpected shape
     │   └── DownloadError                 truncated body, not a zip, bad filename
     │       └── ReportTooLargeError           past the configured size cap
-    └── ReportTimeoutError            a report did not complete before its deadline
+    ├── ReportTimeoutError            a report did not complete before its deadline
+    └── ReportFileError               a downloaded report cannot be read (uitpas_async.reports)
 
 API errors carry the server's ``code``, ``message``, ``required_permission`` and
 the HTTP ``status``; codes without a class of their own still raise ``ApiError``.
