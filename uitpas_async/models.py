@@ -20,12 +20,30 @@ __all__ = [
     "DownloadedReport",
     "Period",
     "PriceReason",
+    "REPORT_COLUMNS",
     "ReportJob",
     "ReportStatus",
     "UitpasPrice",
     "VoucherType",
     "mask",
 ]
+
+#: The table columns of a financial report's sheets, in order (real server and sandbox).
+REPORT_COLUMNS = (
+    "INRICHTER",
+    "OVERHEID",
+    "DATUM",
+    "UID",
+    "GEMEENTE",
+    "KANSENSTATUUT",
+    "TICKETSALECOUPON",
+    "GROUPPASS",
+    "EVENT",
+    "DATE_FROM",
+    "DATE_TO",
+    "TOTALPRICE",
+    "CONTRIBUTION",
+)
 
 #: Environment variables that hold the four OAuth 1.0a credentials.
 CREDENTIAL_VARIABLES = (

@@ -43,6 +43,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from .errors import ConfigurationError, UitpasError
+from .models import REPORT_COLUMNS
 
 __all__ = [
     "COLUMNS",
@@ -70,22 +71,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The table columns of every report, in the server's order.
-COLUMNS = (
-    "INRICHTER",
-    "OVERHEID",
-    "DATUM",
-    "UID",
-    "GEMEENTE",
-    "KANSENSTATUUT",
-    "TICKETSALECOUPON",
-    "GROUPPASS",
-    "EVENT",
-    "DATE_FROM",
-    "DATE_TO",
-    "TOTALPRICE",
-    "CONTRIBUTION",
-)
+COLUMNS = REPORT_COLUMNS
 #: Default cap on the bytes of one report: the archive file and all its members expanded.
 #: The real fixture expands to 48 KiB; a year of a big city is a few MiB.
 DEFAULT_MAX_TOTAL_BYTES = 64 * 1024 * 1024

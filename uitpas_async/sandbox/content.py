@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import attrs
 
+from ..models import REPORT_COLUMNS
 from .spreadsheet import Cell, ExcelDate, xlsx_bytes
 
 __all__ = [
@@ -24,22 +25,7 @@ __all__ = [
     "sheet_rows",
 ]
 
-#: The table columns of the real report, in order.
-COLUMNS = (
-    "INRICHTER",
-    "OVERHEID",
-    "DATUM",
-    "UID",
-    "GEMEENTE",
-    "KANSENSTATUUT",
-    "TICKETSALECOUPON",
-    "GROUPPASS",
-    "EVENT",
-    "DATE_FROM",
-    "DATE_TO",
-    "TOTALPRICE",
-    "CONTRIBUTION",
-)
+COLUMNS = REPORT_COLUMNS
 SHEET_NAME = "Overview"
 _CENT = Decimal("0.01")
 #: Municipalities whose local governments pay contributions (the fixture's five first).
