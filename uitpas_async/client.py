@@ -53,7 +53,7 @@ from .models import (
 )
 from .retry import retry_call
 from .signing import OAuthSigner, normalize_base_uri
-from .transport import AiohttpTransport, RawResponse, StreamingResponse
+from .transport import AiohttpTransport, HttpSession, RawResponse, StreamingResponse
 
 __all__ = ["UitpasClient"]
 
@@ -106,9 +106,12 @@ class UitpasClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
-        self._session = session
-        self._owns_session = session is None
-        self._transport: AiohttpTransport | None = None
+        self._http = HttpSession(
+            session,
+            pool_size=limits.max_concurrent_requests,
+            connect_timeout=self.timeouts.connect,
+            user_agent=USER_AGENT,
+        )
         # Bounds requests in flight; waiting here is outside any timeout.
         self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
         # Spreads requests evenly: a bucket of one, refilled `rate_limit` times a second.
@@ -139,25 +142,11 @@ class UitpasClient:
         await self.close()
 
     def _open(self) -> AiohttpTransport:
-        if self._transport is None:
-            if self._session is None:
-                # The pool is as large as our own request bound, so no request ever
-                # waits for a connection inside its timeout.
-                connector = aiohttp.TCPConnector(
-                    limit=self.limits.max_concurrent_requests, limit_per_host=0
-                )
-                self._session = aiohttp.ClientSession(
-                    connector=connector, headers={"User-Agent": USER_AGENT}
-                )
-            self._transport = AiohttpTransport(self._session, connect_timeout=self.timeouts.connect)
-        return self._transport
+        return self._http.transport()
 
     async def close(self) -> None:
         """Close the HTTP session if the client created it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-        self._transport = None
+        await self._http.close()
 
     # -- the calls ------------------------------------------------------------------
 

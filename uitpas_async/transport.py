@@ -21,7 +21,13 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["AiohttpTransport", "RawResponse", "StreamingResponse", "translate_errors"]
+__all__ = [
+    "AiohttpTransport",
+    "HttpSession",
+    "RawResponse",
+    "StreamingResponse",
+    "translate_errors",
+]
 
 #: Returns a fresh ``Authorization`` value; called at the moment each request is sent.
 Authorize = Callable[[], str]
@@ -174,3 +180,57 @@ class AiohttpTransport:
             )
         finally:
             response.release()
+
+
+class HttpSession:
+    """A client's one aiohttp session: the caller's, or created on first use and closed with it."""
+
+    __slots__ = (
+        "_connect_timeout",
+        "_owned",
+        "_pool_size",
+        "_session",
+        "_transport",
+        "_user_agent",
+    )
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        pool_size: int,
+        connect_timeout: float,
+        user_agent: str,
+    ) -> None:
+        # The caller's session (kept open at close), or None until we create ours.
+        self._session = session
+        self._owned = session is None
+        # Connections in our own pool: at least the client's request bound, so no
+        # request ever waits for a connection inside its timeout.
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._user_agent = user_agent
+        self._transport: AiohttpTransport | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Return the session, creating it on first use."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self._user_agent}
+            )
+        return self._session
+
+    def transport(self) -> AiohttpTransport:
+        """Return the transport over the session."""
+        if self._transport is None:
+            self._transport = AiohttpTransport(self.session, connect_timeout=self._connect_timeout)
+        return self._transport
+
+    async def close(self) -> None:
+        """Close the session if it is ours."""
+        if self._owned and self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._transport = None

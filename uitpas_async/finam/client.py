@@ -50,7 +50,7 @@ from ..errors import (
 )
 from ..models import DownloadedReport
 from ..retry import retry_call
-from ..transport import AiohttpTransport, StreamingResponse, translate_errors
+from ..transport import AiohttpTransport, HttpSession, StreamingResponse, translate_errors
 from . import protocol
 from .auth import TokenManager
 from .errors import FinamReportError, FinamReportNotFoundError
@@ -148,9 +148,12 @@ class FinamClient:
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
-        self._session = session
-        self._owns_session = session is None
-        self._transport: AiohttpTransport | None = None
+        self._http = HttpSession(
+            session,
+            pool_size=self.limits.max_concurrent_requests + 1,
+            connect_timeout=self.timeouts.connect,
+            user_agent=USER_AGENT,
+        )
         # Bounds requests in flight; waiting here is outside any timeout.
         self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
         # Client-wide rate (Limits.rate_limit), then Finam's per-method limit.
@@ -203,24 +206,11 @@ class FinamClient:
         await self.close()
 
     def _open(self) -> AiohttpTransport:
-        if self._transport is None:
-            if self._session is None:
-                # As many connections as requests in flight: none waits inside its timeout.
-                connector = aiohttp.TCPConnector(
-                    limit=self.limits.max_concurrent_requests + 1, limit_per_host=0
-                )
-                self._session = aiohttp.ClientSession(
-                    connector=connector, headers={"User-Agent": USER_AGENT}
-                )
-            self._transport = AiohttpTransport(self._session, connect_timeout=self.timeouts.connect)
-        return self._transport
+        return self._http.transport()
 
     async def close(self) -> None:
         """Close the HTTP session if the client created it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-        self._transport = None
+        await self._http.close()
 
     # -- the calls ------------------------------------------------------------------
 
@@ -514,12 +504,11 @@ class FinamClient:
         body: bytes | None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """Send a request that carries no Authorization header (the session calls)."""
-        assert self._session is not None
         timeout = aiohttp.ClientTimeout(
             total=self.timeouts.request, sock_connect=self.timeouts.connect
         )
         with translate_errors(request.endpoint):
-            async with self._session.request(
+            async with self._http.session.request(
                 request.method,
                 url,
                 headers=headers,
@@ -565,12 +554,11 @@ class FinamClient:
             ) as stream:
                 yield stream
             return
-        assert self._session is not None
         timeout = aiohttp.ClientTimeout(
             total=self.timeouts.download, sock_connect=self.timeouts.connect
         )
         with translate_errors(endpoint):
-            response = await self._session.get(
+            response = await self._http.session.get(
                 absolute, headers=headers, timeout=timeout, allow_redirects=True
             )
         try:
