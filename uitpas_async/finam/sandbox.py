@@ -28,7 +28,6 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from types import TracebackType
 from typing import Any, Literal, get_args
 
 import attrs
@@ -36,6 +35,7 @@ from aiohttp import web
 
 from ..errors import UitpasError
 from ..sandbox.app import format_retry_after
+from ..sandbox.loopback import DEFAULT_HOST, LoopbackServer
 from ..sandbox.ratelimit import TokenBucket
 from . import protocol
 from .models import ReportForm
@@ -89,8 +89,6 @@ FAULT_ENDPOINTS: dict[str, frozenset[str]] = {
 }
 #: The one API secret the sandbox accepts; public on purpose (loopback only).
 SANDBOX_SECRET = "finam-sandbox-secret-6d0c"  # noqa: S105
-#: Loopback only: the sandbox accepts a well-known secret and must not face a network.
-DEFAULT_HOST = "127.0.0.1"
 #: Finam's JWTs live about 15 minutes.
 DEFAULT_TOKEN_LIFETIME = 15 * 60.0
 DEFAULT_GENERATION_MEDIAN = 2.0
@@ -245,8 +243,10 @@ def _timestamp_grpc(value: datetime) -> dict[str, int]:
     return {"seconds": seconds, "nanos": value.microsecond * 1000}
 
 
-class FinamSandbox:
+class FinamSandbox(LoopbackServer):
     """A running imitation of Finam's report API; use ``async with``."""
+
+    label = "Finam sandbox"
 
     def __init__(
         self,
@@ -257,9 +257,8 @@ class FinamSandbox:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(host=host, port=port)
         self.config = config if config is not None else FinamSandboxConfig()
-        self._host = host
-        self._port = port
         self._clock = clock
         self._wall_clock = wall_clock
         # One RNG for ids, generation times, faults and content: one seed, one run.
@@ -286,17 +285,16 @@ class FinamSandbox:
         self.app.router.add_post("/v1/report", self._route("create"))
         self.app.router.add_get("/v1/report/{report_id}/info", self._route("info"))
         self.app.router.add_get(FILES_PATH + "/{report_id}/{filename}", self._route("download"))
-        self._runner: web.AppRunner | None = None
-        self._bound_port: int | None = None
 
     # -- public surface ----------------------------------------------------------------
 
+    def _application(self) -> web.Application:
+        return self.app
+
     @property
     def base_url(self) -> str:
-        """Return ``http://127.0.0.1:PORT``."""
-        if self._bound_port is None:
-            raise RuntimeError("the sandbox is not running")
-        return f"http://{self._host}:{self._bound_port}"
+        """Return ``http://127.0.0.1:PORT``: Finam's REST paths start at the root."""
+        return self.root_url
 
     @property
     def secret(self) -> str:
@@ -328,41 +326,6 @@ class FinamSandbox:
         for token in self._tokens:
             self._tokens[token] = min(self._tokens[token], now)
         return len(self._tokens)
-
-    async def start(self) -> None:
-        """Start listening."""
-        if self._runner is not None:
-            raise RuntimeError("the sandbox is already running")
-        # No access log: it would print report links for every request.
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._bound_port = runner.addresses[0][1]
-        logger.info("Finam sandbox listening on %s", self.base_url)
-
-    async def close(self) -> None:
-        """Stop listening and drop open connections."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FinamSandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- pipeline ------------------------------------------------------------------
 
