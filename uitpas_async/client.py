@@ -16,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -53,7 +52,7 @@ from .models import (
 )
 from .retry import retry_call
 from .signing import OAuthSigner, normalize_base_uri
-from .transport import AiohttpTransport, HttpSession, RawResponse, StreamingResponse
+from .transport import HttpClientBase, HttpSession, RawResponse, StreamingResponse
 
 __all__ = ["UitpasClient"]
 
@@ -65,7 +64,7 @@ USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
-class UitpasClient:
+class UitpasClient(HttpClientBase):
     """An asyncio client for the UiTPAS XML API, acting as one balie employee.
 
     Use it as an async context manager. Pass ``session`` to share an existing
@@ -126,27 +125,6 @@ class UitpasClient:
 
     def __repr__(self) -> str:
         return f"UitpasClient({self.base_url!r}, {self._credentials!r})"
-
-    # -- lifecycle --------------------------------------------------------------
-
-    async def __aenter__(self) -> UitpasClient:
-        self._open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def _open(self) -> AiohttpTransport:
-        return self._http.transport()
-
-    async def close(self) -> None:
-        """Close the HTTP session if the client created it."""
-        await self._http.close()
 
     # -- the calls ------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from types import TracebackType
+from typing import TypeVar
 
 import aiohttp
 import attrs
@@ -23,6 +25,7 @@ from .errors import (
 
 __all__ = [
     "AiohttpTransport",
+    "HttpClientBase",
     "HttpSession",
     "RawResponse",
     "StreamingResponse",
@@ -234,3 +237,32 @@ class HttpSession:
             await self._session.close()
             self._session = None
         self._transport = None
+
+
+_Client = TypeVar("_Client", bound="HttpClientBase")
+
+
+class HttpClientBase:
+    """The lifecycle of a client over one :class:`HttpSession`: ``async with`` and ``close``."""
+
+    #: Set by the subclass's constructor.
+    _http: HttpSession
+
+    async def __aenter__(self: _Client) -> _Client:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _open(self) -> AiohttpTransport:
+        return self._http.transport()
+
+    async def close(self) -> None:
+        """Close the HTTP session if the client created it."""
+        await self._http.close()

@@ -20,7 +20,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -50,7 +49,12 @@ from ..errors import (
 )
 from ..models import DownloadedReport
 from ..retry import retry_call
-from ..transport import AiohttpTransport, HttpSession, StreamingResponse, translate_errors
+from ..transport import (
+    HttpClientBase,
+    HttpSession,
+    StreamingResponse,
+    translate_errors,
+)
 from . import protocol
 from .auth import TokenManager
 from .errors import FinamReportError, FinamReportNotFoundError
@@ -102,7 +106,7 @@ def _site(host: str) -> str:
     return ".".join(host.lower().split(".")[-2:])
 
 
-class FinamClient:
+class FinamClient(HttpClientBase):
     """An asyncio client for Finam's account reports, and a ``ReportBackend`` (``finam``).
 
     Use it as an async context manager. Pass ``session`` to share an existing
@@ -190,27 +194,6 @@ class FinamClient:
     def token_renewals(self) -> int:
         """Return how many times a session token was obtained."""
         return self._tokens.renewals
-
-    # -- lifecycle --------------------------------------------------------------
-
-    async def __aenter__(self) -> FinamClient:
-        self._open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def _open(self) -> AiohttpTransport:
-        return self._http.transport()
-
-    async def close(self) -> None:
-        """Close the HTTP session if the client created it."""
-        await self._http.close()
 
     # -- the calls ------------------------------------------------------------------
 
