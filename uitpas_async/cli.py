@@ -222,13 +222,10 @@ def _requests(
     return [ReportRequest(key, period[0], period[1], name=name) for key, name in seen.items()]
 
 
-def manifest_record(result: ReportResult) -> dict[str, Any]:
-    """Return the manifest line of one result."""
-    request = result.request
+def result_record(result: ReportResult) -> dict[str, Any]:
+    """Return the manifest fields every provider shares: period, state, file, error."""
     report = result.report
     return {
-        "balie": request.balie_consumer_key,
-        "name": request.name,
         "start": result.start.isoformat() if result.start else None,
         "end": result.end.isoformat() if result.end else None,
         "state": result.state.value,
@@ -241,12 +238,26 @@ def manifest_record(result: ReportResult) -> dict[str, Any]:
     }
 
 
-def write_manifest(results: Sequence[ReportResult], path: Path) -> None:
+def manifest_record(result: ReportResult) -> dict[str, Any]:
+    """Return the manifest line of one UiTPAS result."""
+    request = result.request
+    return {
+        "balie": request.balie_consumer_key,
+        "name": request.name,
+        **result_record(result),
+    }
+
+
+def write_manifest(
+    results: Sequence[ReportResult],
+    path: Path,
+    record: Callable[[ReportResult], dict[str, Any]] = manifest_record,
+) -> None:
     """Write ``manifest.jsonl`` atomically: one JSON object per request."""
     descriptor, temporary = tempfile.mkstemp(prefix=".manifest-", dir=path.parent)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         for result in results:
-            handle.write(json.dumps(manifest_record(result), ensure_ascii=False) + "\n")
+            handle.write(json.dumps(record(result), ensure_ascii=False) + "\n")
     os.replace(temporary, path)
 
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
 import os
 import sys
-import tempfile
-from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,30 +70,16 @@ def read_accounts(path: Path) -> list[str]:
 
 def manifest_record(result: ReportResult) -> dict[str, Any]:
     """Return the manifest line of one result (like UiTPAS's, with ``account``)."""
+    from ..cli import result_record
+
     request = result.request
     report = result.report
     return {
         "account": request.account_id,
         "form": request.form.name,
-        "start": result.start.isoformat() if result.start else None,
-        "end": result.end.isoformat() if result.end else None,
-        "state": result.state.value,
-        "report_id": result.report_id,
-        "path": str(report.path) if report else None,
+        **result_record(result),
         "content_type": report.content_type if report and report.content_type else None,
-        "sha256": report.sha256 if report else None,
-        "bytes": report.size if report else None,
-        "error_code": result.error.code if result.error else None,
-        "error_message": result.error.message if result.error else None,
     }
-
-
-def _write_manifest(results: Sequence[ReportResult], path: Path) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=".manifest-", dir=path.parent)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        for result in results:
-            handle.write(json.dumps(manifest_record(result), ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
 
 
 @contextlib.asynccontextmanager
@@ -151,18 +134,8 @@ def _requests(args: argparse.Namespace, sandbox_accounts: list[str]) -> list[Acc
     return [AccountReportRequest(account, period[0], period[1], form) for account in unique]
 
 
-def _summary(results: Sequence[ReportResult]) -> None:
-    counts = Counter(result.state.value for result in results)
-    print(f"done {counts['done']}, failed {counts['failed']}, of {len(results)} reports")
-    for result in results:
-        if not result.ok and result.error is not None:
-            print(
-                f"  failed {result.request.account_id}: {result.error.code}: {result.error.message}"
-            )
-
-
 async def _cmd_fetch(args: argparse.Namespace) -> int:
-    from ..cli import _Progress
+    from ..cli import _Progress, _summary, write_manifest
 
     out_dir = Path(args.out)
     journal = Path(args.journal) if args.journal else out_dir / "journal.sqlite"
@@ -178,8 +151,8 @@ async def _cmd_fetch(args: argparse.Namespace) -> int:
                 on_event=progress,
             )
             results = await orchestrator.run(requests)
-    _write_manifest(results, out_dir / MANIFEST_NAME)
-    _summary(results)
+    write_manifest(results, out_dir / MANIFEST_NAME, manifest_record)
+    _summary(results, sys.stdout)
     print(f"manifest: {out_dir / MANIFEST_NAME}")
     return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
 
