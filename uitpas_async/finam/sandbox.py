@@ -35,6 +35,7 @@ from aiohttp import web
 
 from ..errors import UitpasError
 from ..sandbox.app import format_retry_after
+from ..sandbox.config import _check_probability, _non_negative
 from ..sandbox.loopback import DEFAULT_HOST, LoopbackServer
 from ..sandbox.ratelimit import TokenBucket
 from . import protocol
@@ -108,11 +109,6 @@ def _check_endpoint(_: object, attribute: attrs.Attribute[str], value: str) -> N
         raise ValueError(f"{attribute.name} must be '*' or one of {FINAM_ENDPOINTS}")
 
 
-def _check_probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must lie in [0, 1], not {value!r}")
-
-
 @attrs.frozen
 class FinamFaultRule:
     """Inject one kind of fault into matching requests."""
@@ -145,11 +141,6 @@ def _to_accounts(value: int | Sequence[str]) -> int | tuple[str, ...]:
 
 def _to_faults(value: Iterable[FinamFaultRule]) -> tuple[FinamFaultRule, ...]:
     return tuple(value)
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative, not {value!r}")
 
 
 @attrs.frozen
