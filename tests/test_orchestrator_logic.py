@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import statistics
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from uitpas_async import (
 )
 from uitpas_async.backend import JobRequest, StartedReport
 from uitpas_async.journal import Journal
-from uitpas_async.polling import BatchPollScheduler
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 
@@ -145,24 +143,6 @@ async def test_deadline_stops_before_a_sleep_that_would_cross_it(tmp_path: Path)
     assert clock.now <= 50.0
 
 
-async def test_learning_from_the_batch_bounds_lag_and_polls(tmp_path: Path) -> None:
-    """With lognormal generation times, learned polling keeps lag near 8% and polls few."""
-    clock = FakeClock()
-    rng = random.Random(42)
-    requests = _requests(300)
-    generation = {r.label: 20.0 * math.exp(rng.gauss(0, 0.5)) for r in requests}
-    backend = FakeBackend(clock, generation)
-    policy = PollPolicy(initial_delay=2.0, multiplier=1.5, max_interval=60.0)
-    # Every job in flight at once: they all start together, as in a real batch.
-    results = await _orchestrator(backend, tmp_path, clock, poll=policy, max_in_flight=300).run(
-        requests
-    )
-    assert all(result.ok for result in results)
-    polls = sorted(backend.polls.values())
-    assert statistics.median(polls) <= 14
-    assert max(polls) < 60
-
-
 async def test_forgotten_report_is_created_again(tmp_path: Path) -> None:
     """UNKNOWN_REPORT_ID while polling sends the job back to creating, and it is journaled."""
     clock = FakeClock()
@@ -224,28 +204,6 @@ async def test_max_in_flight_bounds_reports_being_generated(tmp_path: Path) -> N
 
     await _orchestrator(backend, tmp_path, clock, max_in_flight=6, on_event=track).run(requests)
     assert peak == 6
-
-
-def test_scheduler_is_blind_until_enough_jobs_complete() -> None:
-    """Before min_samples completions the scheduler follows the poll policy."""
-    policy = PollPolicy(initial_delay=2.0, jitter=False)
-    scheduler = BatchPollScheduler(policy, min_samples=3)
-    assert scheduler.next_delay(0.0, 0) == 2.0
-    for seconds in (10.0, 11.0):
-        scheduler.observe(seconds)
-    assert not scheduler.learned
-    scheduler.observe(12.0)
-    assert scheduler.learned
-
-
-def test_learned_schedule_is_geometric() -> None:
-    """Once learned, the next poll lands about target_lag times the job's age later."""
-    scheduler = BatchPollScheduler(PollPolicy(), min_samples=1, target_lag=0.1)
-    scheduler.observe(20.0)
-    first = scheduler.first_learned_poll()
-    assert first == pytest.approx(20.0)
-    assert 10.0 <= scheduler.next_delay(10.0, 0) <= 12.0
-    assert 0.9 * 3.0 <= scheduler.next_delay(30.0, 5) <= 3.0
 
 
 def test_duplicate_requests_are_refused(tmp_path: Path) -> None:

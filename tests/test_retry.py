@@ -105,6 +105,28 @@ async def test_503_then_200_succeeds_after_one_backoff(
     assert 0 <= fake_sleep.delays[0] <= policy.initial_backoff
 
 
+async def test_backoff_ceiling_doubles_with_each_retry(
+    mocked: aioresponses, credentials: Credentials, fake_sleep: Any
+) -> None:
+    """Retry n waits at most initial_backoff * 2**(n-1): the bare first attempt counts as one."""
+    policy = RetryPolicy(attempts=4, initial_backoff=1.0, max_backoff=100.0)
+    ceilings = [1.0, 2.0, 4.0]
+    # Full jitter draws below each ceiling; over many runs the largest draw nears it.
+    largest = [0.0, 0.0, 0.0]
+    for _ in range(40):
+        fake_sleep.delays.clear()
+        for _ in range(3):
+            mocked.get(STATUS_URL, status=503, body=b"")
+        mocked.get(STATUS_URL, status=200, body=STATUS_OK, content_type=XML)
+        await get_status(make_client(credentials, fake_sleep, policy))
+        assert len(fake_sleep.delays) == 3
+        for index, (delay, ceiling) in enumerate(zip(fake_sleep.delays, ceilings, strict=True)):
+            assert 0 <= delay <= ceiling
+            largest[index] = max(largest[index], delay)
+    # The third retry's draws exceed the second's ceiling at least once in 40 tries.
+    assert largest[2] > ceilings[1]
+
+
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize(
     ("retry_after", "expected"),

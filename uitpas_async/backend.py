@@ -74,6 +74,10 @@ class ReportBackend(Protocol):
         """Return whether ``error`` means the server no longer knows the report."""
         ...
 
+    # Optional: a backend may also have ``request_rate`` (float | None), the most
+    # status calls per second its client admits. The orchestrator then spaces the
+    # batch's polls to keep within it rather than queueing at the limiter.
+
 
 def _validate_request(instance: ReportRequest, _: object, __: object) -> None:
     if not instance.balie_consumer_key or not instance.balie_consumer_key.strip():
@@ -123,6 +127,11 @@ class UitpasBackend:
 
     def __init__(self, client: UitpasClient) -> None:
         self.client = client
+
+    @property
+    def request_rate(self) -> float | None:
+        """The client's request-rate limit (``Limits.rate_limit``); polls keep within it."""
+        return self.client.limits.rate_limit
 
     @staticmethod
     def _request(request: JobRequest) -> ReportRequest:

@@ -157,11 +157,22 @@ class ReportOrchestrator:
         self._journal: Journal | None = None
         #: Creates in the last run that may have started a second report (see the journal).
         self.possible_duplicate_creates = 0
-        self._scheduler = BatchPollScheduler(
-            self.poll_policy, rng=self._rng, min_samples=5 if learn_from_batch else 10**9
-        )
+        # Per run: what the batch learned about its timing, and who waits to hear it.
+        self._scheduler = self._new_scheduler()
+        self._learned = asyncio.Event()
 
     # -- the batch ----------------------------------------------------------------
+
+    def _new_scheduler(self) -> BatchPollScheduler:
+        # A backend may say how many requests per second its client admits; polls
+        # then keep within part of that.
+        rate = getattr(self.backend, "request_rate", None)
+        return BatchPollScheduler(
+            self.poll_policy,
+            rng=self._rng,
+            learn=self.learn_from_batch,
+            request_rate=rate if isinstance(rate, (int, float)) else None,
+        )
 
     async def run(self, requests: Iterable[JobRequest]) -> list[ReportResult]:
         """Run every request to done or failed; return one result per request, in order."""
@@ -179,6 +190,8 @@ class ReportOrchestrator:
         journal_path = self.journal_path or self.out_dir / "journal.sqlite"
         self._journal = Journal(journal_path)
         self.possible_duplicate_creates = 0
+        self._scheduler = self._new_scheduler()
+        self._learned = asyncio.Event()
         results: list[ReportResult | None] = [None] * len(batch)
         queue = iter(enumerate(batch))
 
@@ -383,26 +396,52 @@ class ReportOrchestrator:
         report_id = job.entry.report_id
         assert report_id is not None
         # A job resumed from the journal was created at an unknown time: its
-        # deadline counts from now, and its timing teaches the scheduler nothing.
+        # deadline counts from now, and it backs off on its own.
         created_in_this_run = job.created_at is not None
         origin = job.created_at if job.created_at is not None else self._clock()
         job.created_at = origin
         deadline = origin + self.poll_policy.timeout
-        while True:
-            now = self._clock()
-            delay = self._scheduler.next_delay(now - origin, job.polls)
-            if now + delay > deadline:
-                raise ReportTimeoutError(
-                    f"report {report_id} of {job.request.label} not ready within "
-                    f"{self.poll_policy.timeout:g}s ({job.polls} polls)"
-                )
-            await self._sleep(delay)
-            ready = await self.backend.report_ready(job.request, report_id)
-            job.polls += 1
-            if ready:
-                if created_in_this_run:
-                    self._scheduler.observe(self._clock() - origin)
-                return
+        scheduler = self._scheduler
+        role = scheduler.enlist(timed=created_in_this_run)
+        try:
+            while True:
+                now = self._clock()
+                delay = scheduler.next_delay(now - origin, job.polls, role)
+                if scheduler.waits_for_learning(role):
+                    # Only the longest wait: the scouts' first completions wake it.
+                    if now >= deadline:
+                        raise self._not_ready_in_time(job)
+                    if await self._wait_for_learning(min(delay, deadline - now)):
+                        continue
+                elif now + delay > deadline:
+                    raise self._not_ready_in_time(job)
+                else:
+                    await self._sleep(delay)
+                ready = await self.backend.report_ready(job.request, report_id)
+                job.polls += 1
+                if ready:
+                    if scheduler.observe(self._clock() - origin, role):
+                        self._learned.set()
+                    return
+        finally:
+            scheduler.retire(role)
+
+    def _not_ready_in_time(self, job: _Job) -> ReportTimeoutError:
+        return ReportTimeoutError(
+            f"report {job.entry.report_id} of {job.request.label} not ready within "
+            f"{self.poll_policy.timeout:g}s ({job.polls} polls)"
+        )
+
+    async def _wait_for_learning(self, timeout: float) -> bool:
+        """Wait until the batch's schedule is learned or ``timeout`` passes; return if learned."""
+        learned = asyncio.ensure_future(self._learned.wait())
+        slept = asyncio.ensure_future(self._sleep(timeout))
+        try:
+            await asyncio.wait((learned, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            learned.cancel()
+            slept.cancel()
+        return self._learned.is_set()
 
     async def _download(self, job: _Job) -> None:
         report_id = job.entry.report_id

@@ -1,47 +1,84 @@
-"""When to poll: blind backoff at first, then a schedule learned from the batch.
+"""When to poll: a few scouts find when reports start completing, then every job polls on a grid.
 
-Reports started together by one server take similar, roughly lognormal times.
-Until a few have completed, each job backs off exponentially with full jitter
-(:class:`~uitpas_async.config.PollPolicy`). Once ``min_samples`` jobs have
-completed, the scheduler fits a lognormal to their observed generation times
-and polls every job on a geometric grid: the first poll near a low quantile
-of the fitted distribution, then each poll at ``elapsed * (1 + target_lag)``.
-A geometric grid bounds the detection lag as a fraction of the generation
-time (a report done at ``G`` is seen by ``G * (1 + target_lag)``), which is
-the figure that matters when generation times span an order of magnitude.
+Reports started together by one server take similar, roughly lognormal times,
+so the batch can learn its own timing. A job is enlisted as a *scout* (the
+first few, then one in every ``scout_every``) or as a waiting job:
+
+* Before anything has completed, only scouts poll, on a fine geometric grid
+  from the poll policy's initial delay. The others wait until the scouts have
+  learned something, so the batch spends few requests while nothing is ready.
+* Once ``start_quantile`` of the scouts have completed, the schedule is
+  learned: the scouts are a random sample of the batch, so that generation
+  time estimates the same quantile of every job. From it on, every job polls
+  on a geometric grid, each poll at ``elapsed * (1 + target_lag)``. Such a grid
+  bounds the detection lag as a fraction of the generation time, the figure
+  that matters when generation times span an order of magnitude, and it needs
+  no model of the distribution.
+* When the client has a request-rate limit, polls are spaced so that the jobs
+  waiting together spend at most ``POLL_RATE_SHARE`` of it, leaving the rest
+  for creates and downloads. Under a rate limit every wasted poll delays the
+  whole batch.
+
+A job whose creation time is unknown (resumed from the journal), and every job
+when learning is turned off, polls on its own: exponential backoff with full
+jitter (:class:`~uitpas_async.config.PollPolicy`).
+
+This module does no I/O; the orchestrator sleeps and wakes jobs as it says.
 """
 
 from __future__ import annotations
 
+import bisect
+import enum
 import math
 import random
 
 from .config import PollPolicy
 
-__all__ = ["BatchPollScheduler"]
+__all__ = ["BatchPollScheduler", "PollRole"]
 
-#: Completions needed before the batch's timing is trusted over blind backoff.
-DEFAULT_MIN_SAMPLES = 5
 #: Detection lag aimed at, as a fraction of a job's generation time.
-DEFAULT_TARGET_LAG = 0.08
-#: Shortest wait between two polls of one job on the learned grid, in seconds.
-MIN_LEARNED_INTERVAL = 1e-3
-#: The first learned poll lands this many standard deviations below the log-mean.
-DEFAULT_LOW_QUANTILE_Z = 2.0
+DEFAULT_TARGET_LAG = 0.09
+#: The grid starts once this fraction of the scouts has completed.
+DEFAULT_START_QUANTILE = 0.03
+#: After the first ``DEFAULT_MIN_SCOUTS`` jobs, one job in this many scouts.
+DEFAULT_SCOUT_EVERY = 10
+DEFAULT_MIN_SCOUTS = 5
+#: Share of a rate-limited client's requests that polls may use.
+POLL_RATE_SHARE = 0.8
+#: Shortest wait between two polls of one job, in seconds.
+MIN_INTERVAL = 1e-3
+
+
+class PollRole(enum.Enum):
+    """How one job of the batch polls."""
+
+    #: Polls finely from the start, so the batch learns when reports complete.
+    SCOUT = "scout"
+    #: Waits until the scouts have learned, then polls on the grid.
+    WAITER = "waiter"
+    #: Backs off on its own: its creation time is unknown, or learning is off.
+    SOLO = "solo"
 
 
 class BatchPollScheduler:
-    """Shared by the jobs of one batch: learns generation times, hands out poll delays."""
+    """Shared by the jobs of one batch: enlists scouts, learns when to poll, hands out delays."""
 
     __slots__ = (
-        "_count",
-        "_min_samples",
+        "_enlisted",
+        "_grid_start",
+        "_learn",
+        "_min_scouts",
         "_policy",
+        "_poll_rate",
         "_rng",
-        "_sum",
-        "_sum_squares",
+        "_scout_every",
+        "_scout_times",
+        "_scouts",
+        "_start_quantile",
         "_target_lag",
-        "_z",
+        "_waiting",
+        "_waiting_scouts",
     )
 
     def __init__(
@@ -49,52 +86,120 @@ class BatchPollScheduler:
         policy: PollPolicy,
         *,
         rng: random.Random | None = None,
-        min_samples: int = DEFAULT_MIN_SAMPLES,
+        learn: bool = True,
         target_lag: float = DEFAULT_TARGET_LAG,
-        low_quantile_z: float = DEFAULT_LOW_QUANTILE_Z,
+        start_quantile: float = DEFAULT_START_QUANTILE,
+        scout_every: int = DEFAULT_SCOUT_EVERY,
+        min_scouts: int = DEFAULT_MIN_SCOUTS,
+        request_rate: float | None = None,
     ) -> None:
-        # Blind backoff until the batch has taught us something.
         self._policy = policy
         self._rng = rng or random.Random()
-        # Running count, sum and sum of squares of the observed generation times'
-        # natural logs: O(1) per poll however large the batch.
-        self._count = 0
-        self._sum = 0.0
-        self._sum_squares = 0.0
-        self._min_samples = min_samples
+        self._learn = learn
         self._target_lag = target_lag
-        self._z = low_quantile_z
+        self._start_quantile = start_quantile
+        self._scout_every = scout_every
+        self._min_scouts = min_scouts
+        # Polls per second the batch may spend, or None when the client is not limited.
+        self._poll_rate = request_rate * POLL_RATE_SHARE if request_rate else None
+        # Jobs enlisted so far, and how many of them scout.
+        self._enlisted = 0
+        self._scouts = 0
+        # Jobs now waiting for their report, and how many of them scout.
+        self._waiting = 0
+        self._waiting_scouts = 0
+        # The scouts' observed generation times, sorted, until the grid is learned.
+        self._scout_times: list[float] = []
+        # Elapsed time of the first poll on the learned grid.
+        self._grid_start: float | None = None
 
     @property
     def learned(self) -> bool:
-        """Whether enough jobs have completed to schedule from their times."""
-        return self._count >= self._min_samples
+        """Whether the scouts have found when the batch's reports start completing."""
+        return self._grid_start is not None
 
-    def observe(self, generation_time: float) -> None:
-        """Record how long one job took from creation until it was seen completed."""
-        if generation_time > 0:
-            value = math.log(generation_time)
-            self._count += 1
-            self._sum += value
-            self._sum_squares += value * value
-
-    def first_learned_poll(self) -> float | None:
+    @property
+    def grid_start(self) -> float | None:
         """Return the elapsed time of the first poll on the learned grid, if learned."""
-        if not self.learned:
-            return None
-        mu = self._sum / self._count
-        variance = max(0.0, self._sum_squares / self._count - mu * mu)
-        return math.exp(mu - self._z * math.sqrt(variance))
+        return self._grid_start
 
-    def next_delay(self, elapsed: float, poll_number: int) -> float:
-        """Return how long to wait before the next poll of a job ``elapsed`` seconds old."""
-        first = self.first_learned_poll()
-        if first is None:
+    def enlist(self, *, timed: bool = True) -> PollRole:
+        """Count a job that starts waiting for its report; return how it polls.
+
+        ``timed`` says whether the job's creation time is known (it is not for a
+        job resumed from the journal).
+        """
+        if not (self._learn and timed):
+            role = PollRole.SOLO
+        elif self._enlisted < self._min_scouts or self._enlisted % self._scout_every == 0:
+            role = PollRole.SCOUT
+        else:
+            role = PollRole.WAITER
+        self._enlisted += 1
+        self._waiting += 1
+        if role is PollRole.SCOUT:
+            self._scouts += 1
+            self._waiting_scouts += 1
+        return role
+
+    def retire(self, role: PollRole) -> None:
+        """Count a job that no longer waits (its report is ready, or it failed)."""
+        self._waiting -= 1
+        if role is PollRole.SCOUT:
+            self._waiting_scouts -= 1
+
+    def waits_for_learning(self, role: PollRole) -> bool:
+        """Whether a job should be woken as soon as the schedule is learned."""
+        return role is PollRole.WAITER and not self.learned
+
+    def observe(self, generation_time: float, role: PollRole) -> bool:
+        """Record a job seen completed ``generation_time`` after creation.
+
+        Return True when this observation is the one that makes the schedule
+        learned, so that the caller can wake the waiting jobs.
+        """
+        if role is not PollRole.SCOUT or self.learned:
+            return False
+        bisect.insort(self._scout_times, generation_time)
+        needed = max(1, math.ceil(self._start_quantile * self._scouts))
+        if len(self._scout_times) < needed:
+            return False
+        # Jobs done before the quantile are seen late anyway; those done within one
+        # grid step after it are seen within the target lag at the first grid point.
+        self._grid_start = self._scout_times[needed - 1] * (1 + self._target_lag)
+        self._scout_times = []
+        return True
+
+    def next_delay(self, elapsed: float, poll_number: int, role: PollRole) -> float:
+        """Return how long a job ``elapsed`` seconds old waits before its next poll.
+
+        For a job that :meth:`waits_for_learning`, this is only the longest wait:
+        the caller wakes it earlier once the schedule is learned.
+        """
+        if role is PollRole.SOLO:
             return self._policy.delay(poll_number, self._rng)
-        if elapsed < first:
-            # Land on or just after the first grid point, spread over one grid step so
-            # jobs created together do not arrive at once (and never short of it, or
-            # the waits would shrink towards it forever).
-            return first - elapsed + first * self._target_lag * self._rng.random()
-        interval = elapsed * self._target_lag * self._rng.uniform(0.9, 1.0)
-        return min(self._policy.max_interval, max(interval, MIN_LEARNED_INTERVAL))
+        start = self._grid_start
+        if start is None:
+            if role is PollRole.WAITER:
+                return self._policy.max_interval
+            if poll_number == 0:
+                return self._policy.initial_delay
+            return self._interval(elapsed, self._waiting_scouts)
+        if elapsed < start:
+            # Land on the first grid point, spread over one grid step so that jobs
+            # created together do not arrive at once.
+            spread = max(start * self._target_lag, self._budget_interval(self._waiting))
+            return start - elapsed + spread * self._rng.random()
+        return self._interval(elapsed, self._waiting)
+
+    def _interval(self, elapsed: float, polling_jobs: int) -> float:
+        """One grid step from ``elapsed``, widened to keep ``polling_jobs`` within the budget."""
+        step = elapsed * self._target_lag * self._rng.uniform(0.9, 1.0)
+        step = max(step, self._budget_interval(polling_jobs), MIN_INTERVAL)
+        return min(self._policy.max_interval, step)
+
+    def _budget_interval(self, polling_jobs: int) -> float:
+        """Shortest interval per job that keeps ``polling_jobs`` within the poll budget."""
+        if self._poll_rate is None:
+            return 0.0
+        return polling_jobs / self._poll_rate

@@ -1,8 +1,12 @@
 """Retrying transient faults on purpose: an explicit predicate, Retry-After first, then jitter.
 
-tenacity stays private to this module. A fresh ``AsyncRetrying`` is built for
-every call, because one shared object carries state between coroutines.
-``asyncio.CancelledError`` is never retried: it is not an ``Exception``.
+The first attempt runs bare: nearly every call succeeds at once, and
+tenacity's per-call bookkeeping costs about as much as signing the request.
+Only after a transient fault does tenacity take over, for the remaining
+attempts. It stays private to this module, and a fresh ``AsyncRetrying`` is
+built for each call that needs one, because one shared object carries state
+between coroutines. ``asyncio.CancelledError`` is never retried: it is not an
+``Exception``.
 """
 
 from __future__ import annotations
@@ -48,10 +52,12 @@ def is_transient(exc: BaseException, *, idempotent: bool, policy: RetryPolicy) -
     return isinstance(exc, (ConnectionLostError, RequestTimeoutError))
 
 
-def _server_delay(exc: BaseException | None) -> float | None:
-    if isinstance(exc, (RateLimitedError, ServerError)):
-        return exc.retry_after
-    return None
+def _wait(exc: BaseException | None, retry_number: int, policy: RetryPolicy) -> float:
+    """Return the wait before the n-th retry (1-based): Retry-After first, else backoff."""
+    server_delay = exc.retry_after if isinstance(exc, (RateLimitedError, ServerError)) else None
+    if server_delay is not None:
+        return min(server_delay, policy.max_retry_after)
+    return policy.backoff(retry_number)
 
 
 async def retry_call(
@@ -64,30 +70,41 @@ async def retry_call(
 ) -> T:
     """Await ``attempt()`` until it succeeds, a fault is not transient, or attempts run out."""
 
-    def wait(state: _t.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        server_delay = _server_delay(exc)
-        if server_delay is not None:
-            return min(server_delay, policy.max_retry_after)
-        return policy.backoff(state.attempt_number)
-
     def retryable(exc: BaseException) -> bool:
         return is_transient(exc, idempotent=idempotent, policy=policy)
 
-    def before_sleep(state: _t.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
+    def log_retry(exc: BaseException | None, attempt_number: int, delay: float) -> None:
         log.debug(
             "retrying %s after %s (attempt %d of %d) in %.2fs",
             endpoint,
             type(exc).__name__,
-            state.attempt_number,
+            attempt_number,
             policy.attempts,
             delay,
         )
 
+    try:
+        return await attempt()
+    except Exception as exc:
+        if policy.attempts < 2 or not retryable(exc):
+            raise
+        first_failure = exc
+    delay = _wait(first_failure, 1, policy)
+    log_retry(first_failure, 1, delay)
+    await sleep(delay)
+
+    # Attempt numbers below count from the first retry; the bare attempt came before.
+    def wait(state: _t.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return _wait(exc, state.attempt_number + 1, policy)
+
+    def before_sleep(state: _t.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log_retry(exc, state.attempt_number + 1, delay)
+
     retrying = _t.AsyncRetrying(
-        stop=_t.stop_after_attempt(policy.attempts),
+        stop=_t.stop_after_attempt(policy.attempts - 1),
         wait=wait,
         retry=_t.retry_if_exception(retryable),
         sleep=sleep,

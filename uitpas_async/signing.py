@@ -100,10 +100,13 @@ class OAuthSigner:
         encoded.extend(oauth)
         encoded.sort()
         normalized = "&".join(f"{k}={v}" for k, v in encoded)
+        # The normalised string and the signature differ on every call: sent through
+        # the cache they would only evict the values that do recur.
         base_string = "&".join(
-            (method.upper(), percent_encode(base_uri), percent_encode(normalized))
+            (method.upper(), percent_encode(base_uri), quote(normalized, safe="~"))
         )
         digest = hmac.new(self._key, base_string.encode(), hashlib.sha1).digest()
         signature = binascii.b2a_base64(digest, newline=False).decode()
         header = ", ".join(f'{k}="{v}"' for k, v in oauth)
-        return f'OAuth {header}, oauth_signature="{percent_encode(signature)}"'
+        encoded_signature = quote(signature, safe="~")
+        return f'OAuth {header}, oauth_signature="{encoded_signature}"'

@@ -175,6 +175,12 @@ class FinamClient(HttpClientBase):
     def __repr__(self) -> str:
         return f"FinamClient(base_url={self.base_url!r}, secret='***')"
 
+    @property
+    def request_rate(self) -> float | None:
+        """Status calls per second this client admits: its rate limit, or Finam's per method."""
+        limits = [r for r in (self.limits.rate_limit, self._rate_per_method) if r is not None]
+        return min(limits) if limits else None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> FinamClient:
         """Build a client with the secret from ``FINAM_SECRET``.
