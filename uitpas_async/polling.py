@@ -40,9 +40,9 @@ __all__ = ["BatchPollScheduler", "PollRole"]
 #: Detection lag aimed at, as a fraction of a job's generation time.
 DEFAULT_TARGET_LAG = 0.09
 #: The grid starts once this fraction of the scouts has completed.
-DEFAULT_START_QUANTILE = 0.03
+DEFAULT_START_QUANTILE = 0.04
 #: After the first ``DEFAULT_MIN_SCOUTS`` jobs, one job in this many scouts.
-DEFAULT_SCOUT_EVERY = 10
+DEFAULT_SCOUT_EVERY = 8
 DEFAULT_MIN_SCOUTS = 5
 #: Share of a rate-limited client's requests that polls may use.
 POLL_RATE_SHARE = 0.8
@@ -164,9 +164,9 @@ class BatchPollScheduler:
         needed = max(1, math.ceil(self._start_quantile * self._scouts))
         if len(self._scout_times) < needed:
             return False
-        # Jobs done before the quantile are seen late anyway; those done within one
-        # grid step after it are seen within the target lag at the first grid point.
-        self._grid_start = self._scout_times[needed - 1] * (1 + self._target_lag)
+        # A scout's time is when it was seen completed: up to one fine step after it
+        # completed. The grid starts there, so the step after it is already late.
+        self._grid_start = self._scout_times[needed - 1]
         self._scout_times = []
         return True
 
@@ -190,13 +190,17 @@ class BatchPollScheduler:
             # created together do not arrive at once.
             spread = max(start * self._target_lag, self._budget_interval(self._waiting))
             return start - elapsed + spread * self._rng.random()
+        if role is PollRole.WAITER and poll_number == 0:
+            # Woken past the grid start: join the grid at a random phase of one step,
+            # not all together.
+            return self._interval(elapsed, self._waiting) * self._rng.random()
         return self._interval(elapsed, self._waiting)
 
     def _interval(self, elapsed: float, polling_jobs: int) -> float:
         """One grid step from ``elapsed``, widened to keep ``polling_jobs`` within the budget."""
-        step = elapsed * self._target_lag * self._rng.uniform(0.9, 1.0)
-        step = max(step, self._budget_interval(polling_jobs), MIN_INTERVAL)
-        return min(self._policy.max_interval, step)
+        step = max(elapsed * self._target_lag, self._budget_interval(polling_jobs))
+        step *= self._rng.uniform(0.9, 1.0)
+        return min(self._policy.max_interval, max(step, MIN_INTERVAL))
 
     def _budget_interval(self, polling_jobs: int) -> float:
         """Shortest interval per job that keeps ``polling_jobs`` within the poll budget."""
