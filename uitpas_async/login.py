@@ -63,6 +63,8 @@ DEFAULT_LOGIN_TIMEOUT = 300.0
 CALLBACK_PATH = "/callback"
 #: Seconds to wait for ``webbrowser.open`` to say whether it found a browser.
 BROWSER_START_TIMEOUT = 5.0
+#: Seconds the browser opener may still run after the callback came.
+OPENER_GRACE = 2.0
 USER_AGENT = "uitpas-async login"
 #: Largest token answer read (the protocol layer refuses anything larger).
 _MAX_TOKEN_BODY = 16 * 1024
@@ -332,6 +334,9 @@ async def login(
             opener.add_done_callback(_log_opener_failure)
         try:
             verifier = await listener.wait(timeout)
+            if opener is not None and not opener.done():
+                # Let the opener finish its page (a driven browser shows the result).
+                await asyncio.wait({opener}, timeout=OPENER_GRACE)
         finally:
             if opener is not None and not opener.done():
                 opener.cancel()

@@ -104,6 +104,10 @@ class TokenRegistry:
         self.request_tokens_issued += 1
         return pending
 
+    def issued(self) -> list[PendingToken]:
+        """Return the request tokens remembered, oldest first (for tests)."""
+        return list(self._pending.values())
+
     def find(self, token: str) -> PendingToken | None:
         """Return the request token, or None when it was never issued."""
         return self._pending.get(token)
@@ -172,8 +176,7 @@ class TokenRegistry:
     def issue_access_token(self, token: str) -> tuple[str, str]:
         """Spend an exchangeable request token; return a new access token and its secret."""
         pending = self._pending[token]
-        pending.decision = Decision.USED
-        pending.verifier = None
+        pending.decision = Decision.USED  # the verifier is spent with it
         access, secret = self._new_token(), self._new_token()
         self._access[access] = secret
         self.access_tokens_issued += 1
