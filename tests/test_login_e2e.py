@@ -427,3 +427,17 @@ def test_cli_login_without_a_terminal_or_consumer_variables_is_a_usage_error(
     err = capsys.readouterr().err
     assert "UITPAS_CONSUMER_KEY" in err
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_the_listener_takes_exactly_one_valid_callback() -> None:
+    """After the valid callback, a second one (even a valid-looking one) changes nothing."""
+    async with CallbackListener() as listener, aiohttp.ClientSession() as session:
+        listener.expect("RT")
+        valid = listener.callback_url + "?oauth_token=RT&oauth_verifier=first"
+        again = listener.callback_url + "?oauth_token=RT&oauth_verifier=second"
+        async with session.get(valid) as answer:
+            assert answer.status == 200
+        async with session.get(again) as answer:
+            assert answer.status == 409
+            assert "already" in (await answer.text()).lower()
+        assert await listener.wait(1) == "first"
