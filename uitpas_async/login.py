@@ -25,6 +25,7 @@ from aiohttp import web
 from .config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 from .errors import ConfigurationError, LoginTimeoutError
 from .login_protocol import (
+    MAX_TOKEN_ANSWER_BYTES,
     AccessToken,
     CallbackOutcome,
     RequestToken,
@@ -66,8 +67,6 @@ BROWSER_START_TIMEOUT = 5.0
 #: Seconds the browser opener may still run after the callback came.
 OPENER_GRACE = 2.0
 USER_AGENT = "uitpas-async login"
-#: Largest token answer read (the protocol layer refuses anything larger).
-_MAX_TOKEN_BODY = 16 * 1024
 
 #: Opens a URL in the user's browser; returns whether it did.
 OpenBrowser = Callable[[str], Awaitable[bool]]
@@ -109,7 +108,7 @@ async def _send(
             authorize=authorize,
             body=None,
             timeout=timeout,
-            max_body=_MAX_TOKEN_BODY,
+            max_body=MAX_TOKEN_ANSWER_BYTES,
             endpoint=request.endpoint,
         )
     finally:

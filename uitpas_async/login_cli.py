@@ -24,7 +24,7 @@ from .credential_store import (
     resolve_credentials,
 )
 from .errors import ConfigurationError
-from .login import DEFAULT_LOGIN_TIMEOUT, login, open_in_browser
+from .login import DEFAULT_LOGIN_TIMEOUT, AccessToken, login, open_in_browser
 from .models import CREDENTIAL_VARIABLES, Consumer, Credentials, mask
 
 __all__ = ["add_commands"]
@@ -84,7 +84,7 @@ async def _open_or_tell(url: str) -> bool:
     return opened
 
 
-async def _run_flow(args: argparse.Namespace, base_url: str, consumer: Consumer) -> Any:
+async def _run_flow(args: argparse.Namespace, base_url: str, consumer: Consumer) -> AccessToken:
     def show(url: str) -> None:
         _say("Open this URL in a browser and authorize the application:", err=True)
         _say(f"  {url}", err=True)

@@ -214,7 +214,7 @@ def _form(body: bytes) -> dict[str, str] | None:
         text = body.decode("utf-8").strip()
     except UnicodeDecodeError:
         return None
-    if not text or "=" not in text or "<" in text[:1]:
+    if not text or "=" not in text or text.startswith("<"):
         return None
     fields: dict[str, str] = {}
     for name, value in parse_qsl(text, keep_blank_values=True):
