@@ -107,3 +107,13 @@ def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aioresponses]:
         monkeypatch.setattr(aioresponses.core, "ClientResponse", _MockedClientResponse)
     with Aioresponses() as mock:
         yield mock
+
+
+@pytest.fixture(autouse=True)
+def private_config_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point the credential store at a fresh directory: no test reads or writes the real one."""
+    directory = tmp_path_factory.mktemp("uitpas-config") / "config"
+    monkeypatch.setenv("UITPAS_CONFIG_DIR", str(directory))
+    return directory

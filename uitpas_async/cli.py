@@ -26,10 +26,12 @@ from . import __version__
 from .backend import ReportRequest, UitpasBackend
 from .client import UitpasClient
 from .config import ENVIRONMENTS, Limits, PollPolicy
+from .credential_store import resolve_credentials
 from .errors import ConfigurationError, InvalidArgumentError, UitpasError
 from .finam.cli import add_commands as add_finam_commands
 from .jobs import JobEvent, JobState
-from .models import Credentials, PriceReason
+from .login_cli import add_commands as add_login_commands
+from .models import PriceReason
 from .orchestrator import ReportOrchestrator, ReportResult
 from .protocol import validate_period
 from .summary_cli import add_summarize_command, add_summarize_flags, summarize_directory
@@ -119,8 +121,10 @@ async def _connection(
     """Yield a client (and the sandbox's balies, if any) for the command's target."""
     limits = Limits(rate_limit=getattr(args, "rate", None))
     if args.sandbox is None:
-        credentials = Credentials.from_env()
-        async with UitpasClient(_base_url(args), credentials, limits=limits) as client:
+        base_url = _base_url(args)
+        # The four UITPAS_* variables win; otherwise what `uitpas-async login` saved.
+        credentials = resolve_credentials(base_url).credentials
+        async with UitpasClient(base_url, credentials, limits=limits) as client:
             yield client, []
         return
     from .sandbox import Sandbox, SandboxConfig
@@ -444,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="uitpas-async",
         description="Fetch UiTPAS financial reports and prices. Credentials come from "
-        "UITPAS_CONSUMER_KEY, UITPAS_CONSUMER_SECRET, UITPAS_TOKEN and UITPAS_TOKEN_SECRET.",
+        "UITPAS_CONSUMER_KEY, UITPAS_CONSUMER_SECRET, UITPAS_TOKEN and UITPAS_TOKEN_SECRET "
+        "when all four are set, else from `uitpas-async login` for the environment.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -498,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_summarize_command(reports_commands, common)
 
     add_finam_commands(commands, common)
+    add_login_commands(commands, common, base_url_of=_base_url)
 
     sandbox = commands.add_parser("sandbox", help="serve the sandbox and print its credentials")
     sandbox.add_argument("--host", default="127.0.0.1")

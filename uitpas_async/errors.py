@@ -26,7 +26,12 @@
     │   └── DownloadError                 truncated body, not a zip, bad filename
     │       └── ReportTooLargeError           past the configured size cap
     ├── ReportTimeoutError            a report did not complete before its deadline
-    └── ReportFileError               a downloaded report cannot be read (uitpas_async.reports)
+    ├── ReportFileError               a downloaded report cannot be read (uitpas_async.reports)
+    └── LoginError                    the three-legged OAuth login did not give an access token
+        ├── AuthorizationDeniedError      the user refused access on the authorize page
+        ├── VerifierRejectedError         wrong or already used oauth_verifier
+        ├── RequestTokenExpiredError      the request token expired before the exchange
+        └── LoginTimeoutError             no valid callback reached the listener in time
 
 API errors carry the server's ``code``, ``message``, ``required_permission`` and
 the HTTP ``status``; codes without a class of their own still raise ``ApiError``.
@@ -40,6 +45,7 @@ __all__ = [
     "AccessDeniedError",
     "ApiError",
     "AuthenticationError",
+    "AuthorizationDeniedError",
     "CardError",
     "ConfigurationError",
     "ConnectError",
@@ -48,6 +54,8 @@ __all__ = [
     "HttpStatusError",
     "InvalidArgumentError",
     "InvalidRequestError",
+    "LoginError",
+    "LoginTimeoutError",
     "MalformedResponseError",
     "ProtocolError",
     "RateLimitedError",
@@ -56,11 +64,13 @@ __all__ = [
     "ReportTimeoutError",
     "ReportTooLargeError",
     "RequestTimeoutError",
+    "RequestTokenExpiredError",
     "ServerError",
     "TransportError",
     "UitpasError",
     "UnknownBalieError",
     "UnknownReportError",
+    "VerifierRejectedError",
     "api_error_class",
 ]
 
@@ -261,3 +271,38 @@ class ReportTimeoutError(UitpasError):
     """A report did not complete before its polling deadline."""
 
     code = "REPORT_TIMEOUT"
+
+
+class LoginError(UitpasError):
+    """The three-legged OAuth login did not end with an access token; nothing was stored."""
+
+    code = "LOGIN"
+
+    def __init__(self, message: str, *, problem: str | None = None) -> None:
+        super().__init__(message)
+        #: The server's ``oauth_problem`` name, when it gave one.
+        self.problem = problem
+
+
+class AuthorizationDeniedError(LoginError):
+    """The user refused access on the authorize page."""
+
+    code = "AUTHORIZATION_DENIED"
+
+
+class VerifierRejectedError(LoginError):
+    """The server refused the ``oauth_verifier``: wrong, or already used."""
+
+    code = "VERIFIER_REJECTED"
+
+
+class RequestTokenExpiredError(LoginError):
+    """The request token expired before it was exchanged for an access token."""
+
+    code = "REQUEST_TOKEN_EXPIRED"
+
+
+class LoginTimeoutError(LoginError):
+    """No valid authorization callback reached the listener in time."""
+
+    code = "LOGIN_TIMEOUT"

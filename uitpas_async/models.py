@@ -16,6 +16,7 @@ from .errors import ConfigurationError
 __all__ = [
     "AgeRange",
     "CardSystem",
+    "Consumer",
     "Credentials",
     "DownloadedReport",
     "Period",
@@ -98,6 +99,23 @@ class Credentials:
             )
         key, secret, token, token_secret = (env[name] for name in CREDENTIAL_VARIABLES)
         return cls(key, secret, token, token_secret)
+
+
+@attrs.frozen(repr=False)
+class Consumer:
+    """The OAuth consumer (the application): its key and secret, with no user token yet."""
+
+    key: str
+    secret: str
+
+    def __repr__(self) -> str:
+        return f"Consumer(key={mask(self.key)!r}, secret={_masked_repr(self.secret)})"
+
+    __str__ = __repr__
+
+    def credentials(self, token: str = "", token_secret: str = "") -> Credentials:
+        """Return credentials for signing as this consumer, with a token or (empty) without."""
+        return Credentials(self.key, self.secret, token, token_secret)
 
 
 @attrs.frozen

@@ -79,22 +79,36 @@ class OAuthSigner:
     def __repr__(self) -> str:
         return "OAuthSigner(<credentials hidden>)"
 
-    def authorization(self, method: str, base_uri: str, params: Iterable[tuple[str, str]]) -> str:
+    def authorization(
+        self,
+        method: str,
+        base_uri: str,
+        params: Iterable[tuple[str, str]],
+        *,
+        extra_oauth: Iterable[tuple[str, str]] = (),
+    ) -> str:
         """Return the ``Authorization`` header value for one request.
 
         ``base_uri`` must already be normalised (:func:`normalize_base_uri`);
-        ``params`` are the query and form parameters, decoded.
+        ``params`` are the query and form parameters, decoded. ``extra_oauth``
+        adds protocol parameters of the login flow (``oauth_callback``,
+        ``oauth_verifier``), decoded; they are signed and sent in the header.
+        Credentials with an empty token (the consumer alone, for a request
+        token) send no ``oauth_token`` at all.
         """
         nonce = self._nonce()
         timestamp = str(int(self._clock()))
-        oauth = (
+        oauth: tuple[tuple[str, str], ...] = (
             ("oauth_nonce", nonce),
             ("oauth_timestamp", timestamp),
             ("oauth_version", OAUTH_VERSION),
             ("oauth_signature_method", SIGNATURE_METHOD),
             ("oauth_consumer_key", self._consumer_key),
-            ("oauth_token", self._token),
         )
+        if self._token:
+            oauth += (("oauth_token", self._token),)
+        if extra_oauth:
+            oauth += tuple((name, percent_encode(value)) for name, value in extra_oauth)
         # Consumer key and token are pre-encoded; nonce and timestamp are safe characters.
         encoded = [(percent_encode(k), percent_encode(v)) for k, v in params]
         encoded.extend(oauth)

@@ -14,9 +14,11 @@ from aiohttp import web
 
 from .config import Endpoint, FaultRule, SandboxConfig
 from .faults import FaultPlan
+from .login import LoginRoutes
 from .oauth import OAuthVerifier
 from .ratelimit import TokenBucket
 from .state import REPORT_PATH, ZIP_TYPE, Answer, SandboxState
+from .tokens import TokenRegistry
 from .xmlbodies import MALFORMED_XML
 
 __all__ = ["STATS_PATH", "SandboxApp", "format_retry_after"]
@@ -71,8 +73,15 @@ class SandboxApp:
         self.state = state
         self.faults = faults
         self._wall_clock = wall_clock
+        #: Request tokens of the login flow, and every access token the API accepts.
+        self.tokens = TokenRegistry(
+            config.credentials, lifetime=config.request_token_lifetime, clock=clock
+        )
         self._verifier = OAuthVerifier(
-            config.credentials, window=config.timestamp_window, wall_clock=wall_clock
+            config.credentials,
+            window=config.timestamp_window,
+            wall_clock=wall_clock,
+            tokens=self.tokens,
         )
         self._bucket = (
             TokenBucket(config.rate_limit, config.rate_burst, clock)
@@ -89,6 +98,9 @@ class SandboxApp:
         self.app.router.add_get(base + "/{report_id}/download", self._route("download"))
         self.app.router.add_get(config.prefix + "/uitpas/price", self._route("price"))
         self.app.router.add_get(STATS_PATH, self._stats)
+        LoginRoutes(config, self._verifier, self.tokens, signed_uri=self._signed_uri).register(
+            self.app
+        )
 
     def _route(self, endpoint: Endpoint) -> Callable[[web.Request], Any]:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -138,7 +150,8 @@ class SandboxApp:
         logger.debug("%s: injecting fault %s", endpoint, rule.kind)
         return await self._inject(request, rule, endpoint, params, report_id)
 
-    def _signed_uri(self, request: web.Request) -> str:
+    @staticmethod
+    def _signed_uri(request: web.Request) -> str:
         # The raw path keeps the query exactly as the client encoded and signed it.
         return f"{request.scheme}://{request.host}{request.raw_path}"
 

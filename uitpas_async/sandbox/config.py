@@ -13,11 +13,13 @@ __all__ = [
     "DEFAULT_GENERATION_MEDIAN",
     "DEFAULT_PREFIX",
     "DEFAULT_RATE_BURST",
+    "DEFAULT_REQUEST_TOKEN_LIFETIME",
     "DEFAULT_TIMESTAMP_WINDOW",
     "DISPOSITION_STYLES",
     "ENDPOINTS",
     "FAULT_KINDS",
     "SANDBOX_CREDENTIALS",
+    "SANDBOX_USER_ID",
     "DispositionStyle",
     "Endpoint",
     "FaultKind",
@@ -59,6 +61,11 @@ DEFAULT_GENERATION_MEDIAN = 2.0
 DEFAULT_TIMESTAMP_WINDOW = 300.0
 #: Token-bucket capacity of the rate limit: 1 means no burst at all.
 DEFAULT_RATE_BURST = 1.0
+#: Seconds a login's request token may wait to be authorized and exchanged.
+DEFAULT_REQUEST_TOKEN_LIFETIME = 600.0
+#: The UiTiD user the sandbox's authorize page logs in (the access token's ``userId``).
+SANDBOX_USER_ID = "5b7e4c1a-2d3f-4e6a-9b8c-0d1e2f3a4b5c"
+SANDBOX_USER_NAME = "Sandbox Balie Medewerker"
 #: How many balies a default configuration generates.
 DEFAULT_BALIE_COUNT = 20
 
@@ -187,6 +194,13 @@ class SandboxConfig:
     )
     #: Seconds an ``oauth_timestamp`` may differ from the server's wall clock.
     timestamp_window: float = attrs.field(default=DEFAULT_TIMESTAMP_WINDOW, validator=_positive)
+    #: Seconds (real, not scaled) a login's request token stays valid for authorize and exchange.
+    request_token_lifetime: float = attrs.field(
+        default=DEFAULT_REQUEST_TOKEN_LIFETIME, validator=_positive
+    )
+    #: Who the authorize page logs in: the ``userId`` the access token answer names.
+    user_id: str = SANDBOX_USER_ID
+    user_name: str = SANDBOX_USER_NAME
 
     def scaled(self, seconds: float) -> float:
         """Return ``seconds`` of server time in real seconds."""

@@ -1,4 +1,10 @@
-"""Server-side OAuth 1.0a verification with oauthlib, plus a bounded nonce memory."""
+"""Server-side OAuth 1.0a verification with oauthlib, plus a bounded nonce memory.
+
+One validator serves all three kinds of signed request: API calls (consumer
+plus access token), ``requestToken`` (consumer alone, with ``oauth_callback``)
+and ``accessToken`` (consumer plus request token, with ``oauth_verifier``).
+Every one gets the same signature, timestamp and nonce checks.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,16 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from oauthlib.oauth1 import RequestValidator, ResourceEndpoint
+from oauthlib.oauth1 import (
+    AccessTokenEndpoint,
+    RequestTokenEndpoint,
+    RequestValidator,
+    ResourceEndpoint,
+)
+from oauthlib.oauth1.rfc5849.errors import OAuth1Error
 
 from ..models import Credentials
+from .tokens import TokenRegistry
 
 __all__ = ["NonceMemory", "OAuthVerifier", "SandboxValidator"]
 
@@ -30,6 +43,7 @@ PROBLEM_NONCE = "nonce_used"
 PROBLEM_CONSUMER = "consumer_key_unknown"
 PROBLEM_TOKEN = "token_rejected"  # noqa: S105 (a problem name, not a secret)
 PROBLEM_SIGNATURE = "signature_invalid"
+PROBLEM_CALLBACK = "parameter_rejected"
 
 
 class NonceMemory:
@@ -68,16 +82,23 @@ class NonceMemory:
 
 
 class SandboxValidator(RequestValidator):  # type: ignore[misc]
-    """Accepts exactly one consumer and access token; HMAC-SHA1 only, plain HTTP allowed."""
+    """Accepts one consumer and the access tokens it holds; HMAC-SHA1 only, plain HTTP allowed."""
 
     def __init__(
-        self, credentials: Credentials, *, window: float, wall_clock: Callable[[], float]
+        self,
+        credentials: Credentials,
+        *,
+        window: float,
+        wall_clock: Callable[[], float],
+        tokens: TokenRegistry,
     ) -> None:
         super().__init__()
         self._credentials = credentials
         self._window = window
         self._wall_clock = wall_clock
         self.nonces = NonceMemory(window)
+        # Request tokens of the login flow and every access token that works.
+        self.tokens = tokens
 
     # oauthlib reads these as properties; plain class attributes would do, but
     # properties keep mypy and oauthlib's own base class in agreement.
@@ -107,6 +128,21 @@ class SandboxValidator(RequestValidator):  # type: ignore[misc]
         return _KEY_LENGTH
 
     @property
+    def request_token_length(self) -> tuple[int, int]:
+        """Allow the sandbox's own request tokens (and a real server's UUIDs)."""
+        return _KEY_LENGTH
+
+    @property
+    def verifier_length(self) -> tuple[int, int]:
+        """Allow any reasonable verifier, so a wrong one is refused by value, not by shape."""
+        return _KEY_LENGTH
+
+    @property
+    def dummy_request_token(self) -> str:
+        """Stand-in request token so unknown tokens cost the same work as known ones."""
+        return "dummy-request-token"
+
+    @property
     def nonce_length(self) -> tuple[int, int]:
         """Allow any reasonable nonce (clients use 30 to 40 characters)."""
         return _KEY_LENGTH
@@ -134,9 +170,11 @@ class SandboxValidator(RequestValidator):  # type: ignore[misc]
 
     def get_access_token_secret(self, client_key: str, token: str, request: Any) -> str:
         """Return the token secret (a dummy one for an unknown token)."""
-        if token == self._credentials.token:
-            return self._credentials.token_secret
-        return "dummy-secret"
+        return self.tokens.access_token_secret(token) or "dummy-secret"
+
+    def get_request_token_secret(self, client_key: str, token: str, request: Any) -> str:
+        """Return a request token's secret (a dummy one for an unknown token)."""
+        return self.tokens.request_token_secret(token) or "dummy-secret"
 
     def validate_client_key(self, client_key: str, request: Any) -> bool:
         """Accept only the sandbox consumer."""
@@ -146,8 +184,8 @@ class SandboxValidator(RequestValidator):  # type: ignore[misc]
         return ok
 
     def validate_access_token(self, client_key: str, token: str, request: Any) -> bool:
-        """Accept only the sandbox access token."""
-        ok = token == self._credentials.token
+        """Accept the built-in access token and those issued by the login flow."""
+        ok = self.tokens.access_token_secret(token) is not None
         if not ok and not getattr(request, "sandbox_problem", None):
             request.sandbox_problem = PROBLEM_TOKEN
         return ok
@@ -155,6 +193,35 @@ class SandboxValidator(RequestValidator):  # type: ignore[misc]
     def validate_realms(self, *args: Any, **kwargs: Any) -> bool:
         """Realms play no part in this API."""
         return True
+
+    def get_default_realms(self, client_key: str, request: Any) -> list[str]:
+        """Realms play no part in this API."""
+        return []
+
+    def validate_requested_realms(self, *args: Any, **kwargs: Any) -> bool:
+        """Realms play no part in this API."""
+        return True
+
+    def validate_redirect_uri(self, client_key: str, redirect_uri: str, request: Any) -> bool:
+        """Accept any absolute http(s) callback: a CLI's loopback listener or a web app."""
+        ok = redirect_uri.startswith(("http://", "https://"))
+        if not ok and not getattr(request, "sandbox_problem", None):
+            request.sandbox_problem = PROBLEM_CALLBACK
+        return ok
+
+    def validate_request_token(self, client_key: str, token: str, request: Any) -> bool:
+        """Accept a request token the sandbox issued (its state is judged with the verifier)."""
+        ok = self.tokens.request_token_secret(token) is not None
+        if not ok and not getattr(request, "sandbox_problem", None):
+            request.sandbox_problem = PROBLEM_TOKEN
+        return ok
+
+    def validate_verifier(self, client_key: str, token: str, verifier: str, request: Any) -> bool:
+        """Accept an allowed, live, unspent request token with its own verifier."""
+        problem = self.tokens.exchange_problem(token, verifier)
+        if problem is not None and not getattr(request, "sandbox_problem", None):
+            request.sandbox_problem = problem
+        return problem is None
 
     def validate_timestamp_and_nonce(
         self,
@@ -181,18 +248,57 @@ class OAuthVerifier:
     """Checks the OAuth 1.0a signature of one request; returns a problem name or None."""
 
     def __init__(
-        self, credentials: Credentials, *, window: float, wall_clock: Callable[[], float]
+        self,
+        credentials: Credentials,
+        *,
+        window: float,
+        wall_clock: Callable[[], float],
+        tokens: TokenRegistry,
     ) -> None:
-        self.validator = SandboxValidator(credentials, window=window, wall_clock=wall_clock)
+        self.validator = SandboxValidator(
+            credentials, window=window, wall_clock=wall_clock, tokens=tokens
+        )
         self._endpoint = ResourceEndpoint(self.validator)
+        self._request_tokens = RequestTokenEndpoint(self.validator)
+        self._access_tokens = AccessTokenEndpoint(self.validator)
 
     def verify(self, method: str, uri: str, body: str, headers: Mapping[str, str]) -> str | None:
         """Return None when the request is properly signed, else a short problem name."""
         valid, request = self._endpoint.validate_protected_resource_request(
             uri, http_method=method, body=body, headers=dict(headers)
         )
-        if valid:
-            return None
+        return None if valid else self._problem(request)
+
+    def verify_request_token_request(
+        self, method: str, uri: str, body: str, headers: Mapping[str, str]
+    ) -> tuple[str | None, str]:
+        """Check a ``requestToken`` call; return (problem or None, the callback URL)."""
+        endpoint = self._request_tokens
+        try:
+            request = endpoint._create_request(uri, method, body, dict(headers))
+            valid, request = endpoint.validate_request_token_request(request)
+        except OAuth1Error:
+            return PROBLEM_PARAMETER, ""
+        if not valid:
+            return self._problem(request), ""
+        return None, str(request.redirect_uri)
+
+    def verify_access_token_request(
+        self, method: str, uri: str, body: str, headers: Mapping[str, str]
+    ) -> tuple[str | None, str]:
+        """Check an ``accessToken`` call; return (problem or None, the request token)."""
+        endpoint = self._access_tokens
+        try:
+            request = endpoint._create_request(uri, method, body, dict(headers))
+            valid, request = endpoint.validate_access_token_request(request)
+        except OAuth1Error:
+            return PROBLEM_PARAMETER, ""
+        if not valid:
+            return self._problem(request), ""
+        return None, str(request.resource_owner_key)
+
+    @staticmethod
+    def _problem(request: Any) -> str:
         if request is None:
             return PROBLEM_PARAMETER
         problem = getattr(request, "sandbox_problem", None)

@@ -16,6 +16,7 @@ from .config import FaultRule, SandboxBalie, SandboxConfig
 from .faults import FaultPlan
 from .loopback import DEFAULT_HOST, LoopbackServer
 from .state import SandboxReport, SandboxState, SandboxStats
+from .tokens import TokenRegistry
 
 __all__ = ["DEFAULT_HOST", "Sandbox", "serve"]
 
@@ -66,6 +67,11 @@ class Sandbox(LoopbackServer):
     def credentials(self) -> Credentials:
         """Return the credentials the server accepts."""
         return self.config.credentials
+
+    @property
+    def tokens(self) -> TokenRegistry:
+        """Return the login flow's request tokens and the access tokens the API accepts."""
+        return self._app.tokens
 
     @property
     def balies(self) -> list[SandboxBalie]:
