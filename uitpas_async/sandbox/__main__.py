@@ -9,7 +9,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .config import DEFAULT_BALIE_COUNT, DEFAULT_GENERATION_MEDIAN, SandboxConfig
+from .config import (
+    DEFAULT_BALIE_COUNT,
+    DEFAULT_GENERATION_MEDIAN,
+    DEFAULT_RATE_BURST,
+    SandboxConfig,
+)
 from .server import DEFAULT_HOST, Sandbox, serve
 
 __all__ = ["announce", "main", "parse_args"]
@@ -30,6 +35,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sigma", type=float, default=0.0, help="lognormal sigma")
     parser.add_argument("--time-scale", type=float, default=1.0, help="server time multiplier")
     parser.add_argument("--rate", type=float, default=None, help="requests per second limit")
+    parser.add_argument(
+        "--rate-burst",
+        type=float,
+        default=DEFAULT_RATE_BURST,
+        help="requests admitted back to back under --rate (token-bucket capacity)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     return parser.parse_args(argv)
 
@@ -58,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         generation_sigma=args.sigma,
         time_scale=args.time_scale,
         rate_limit=args.rate,
+        rate_burst=args.rate_burst,
         seed=args.seed,
     )
     with contextlib.suppress(KeyboardInterrupt):
