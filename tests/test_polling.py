@@ -7,19 +7,15 @@ blocked, so jobs interleave as they would in real time but nothing waits.
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 import math
 import random
 import statistics
-from collections.abc import Awaitable
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
 import attrs
 import pytest
+from virtual_time import VirtualClock
 
 from uitpas_async import (
     Credentials,
@@ -33,10 +29,9 @@ from uitpas_async import (
 from uitpas_async.backend import JobRequest, StartedReport, UitpasBackend
 from uitpas_async.errors import UitpasError
 from uitpas_async.finam import FinamClient
-from uitpas_async.polling import POLL_RATE_SHARE, BatchPollScheduler, PollRole
+from uitpas_async.polling import POLL_RATE_SHARE, TAIL_SHARE, BatchPollScheduler, PollRole
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
-T = TypeVar("T")
 
 # -- the scheduler alone ---------------------------------------------------------------
 
@@ -63,17 +58,22 @@ def test_untimed_jobs_and_unlearning_batches_poll_alone() -> None:
 
 
 def test_before_learning_scouts_poll_finely_and_waiters_wait() -> None:
-    """Scouts start at the initial delay, then step target_lag of their age; waiters wait long."""
-    policy = PollPolicy(initial_delay=2.0, max_interval=60.0)
+    """Scouts start at the initial delay, then step target_lag of their age; waiters wait."""
+    policy = PollPolicy(initial_delay=2.0, max_interval=60.0, jitter=False)
     scheduler = BatchPollScheduler(policy, min_scouts=1, target_lag=0.1)
     scout, waiter = scheduler.enlist(), scheduler.enlist()
     assert scout is PollRole.SCOUT
     assert waiter is PollRole.WAITER
     assert scheduler.next_delay(0.0, 0, scout) == 2.0
     assert 0.9 <= scheduler.next_delay(10.0, 3, scout) <= 1.0
+    assert scheduler.scouting
     assert scheduler.waits_for_learning(waiter)
     assert not scheduler.waits_for_learning(scout)
-    assert scheduler.next_delay(0.0, 0, waiter) == 60.0
+    # The only scout gives up before anything completed: the waiter backs off alone.
+    scheduler.retire(scout)
+    assert not scheduler.scouting
+    assert not scheduler.waits_for_learning(waiter)
+    assert scheduler.next_delay(0.0, 0, waiter) == 2.0
 
 
 def test_the_grid_starts_at_the_scouts_quantile() -> None:
@@ -106,6 +106,17 @@ def test_learned_grid_is_geometric() -> None:
         assert 0.9 * 3.0 <= scheduler.next_delay(30.0, 5, role) <= 3.0
 
 
+def test_the_last_jobs_keep_the_first_grid_step() -> None:
+    """Once at most TAIL_SHARE of the batch waits, an old job polls at the first step's interval."""
+    scheduler = BatchPollScheduler(PollPolicy(), min_scouts=1, target_lag=0.1)
+    roles = [scheduler.enlist() for _ in range(100)]
+    assert scheduler.observe(10.0, roles[0])
+    assert 9.0 <= scheduler.next_delay(100.0, 9, roles[99]) <= 10.0
+    for role in roles[: 100 - int(TAIL_SHARE * 100)]:
+        scheduler.retire(role)
+    assert 0.9 <= scheduler.next_delay(100.0, 9, roles[99]) <= 1.0
+
+
 def test_a_rate_limit_widens_the_grid_to_fit_the_budget() -> None:
     """With R requests/s, n waiting jobs poll each at most every n / (share * R) seconds."""
     scheduler = BatchPollScheduler(PollPolicy(), min_scouts=1, target_lag=0.1, request_rate=10.0)
@@ -120,42 +131,6 @@ def test_a_rate_limit_widens_the_grid_to_fit_the_budget() -> None:
 
 
 # -- a whole batch in virtual time ---------------------------------------------------------
-
-
-class VirtualClock:
-    """Fake monotonic time with real interleaving: sleeps are timers, time jumps when all wait."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._timers, (self.now + max(0.0, seconds), next(self._order), future))
-        await future
-
-    async def run(self, work: Awaitable[T]) -> T:
-        """Run ``work`` to its end, firing timers in time order whenever everything waits."""
-        task = asyncio.ensure_future(work)
-        while True:
-            # Let every job run until it blocks on a timer or an event.
-            for _ in range(8):
-                await asyncio.sleep(0)
-            if task.done():
-                return task.result()
-            while self._timers and self._timers[0][2].cancelled():
-                heapq.heappop(self._timers)
-            assert self._timers, "every job waits, but on no timer"
-            due = self._timers[0][0]
-            self.now = max(self.now, due)
-            while self._timers and self._timers[0][0] <= due:
-                future = heapq.heappop(self._timers)[2]
-                if not future.done():
-                    future.set_result(None)
 
 
 @attrs.define
@@ -278,3 +253,27 @@ def test_backends_tell_the_orchestrator_their_request_rate(credentials: Credenti
     assert FinamClient("s", rate_per_method=3.0).request_rate == 3.0
     assert FinamClient("s", rate_per_method=None).request_rate is None
     assert FinamClient("s", limits=Limits(rate_limit=2.0), rate_per_method=3.0).request_rate == 2.0
+
+
+async def test_waiting_jobs_go_on_alone_when_every_scout_fails(tmp_path: Path) -> None:
+    """Scouts whose reports never complete time out; the jobs that waited still finish."""
+    clock = VirtualClock()
+    # With the defaults the first five jobs scout; the sixth waits.
+    generation = {f"B{i:04d}": math.inf for i in range(5)} | {"B0005": 10.0}
+    backend = TimedBackend(clock, generation)
+    orchestrator = ReportOrchestrator(
+        backend,
+        tmp_path / "out",
+        poll=PollPolicy(initial_delay=2.0, max_interval=20.0, timeout=100.0),
+        max_in_flight=6,
+        sleep=clock.sleep,
+        clock=clock,
+        rng=random.Random(3),
+    )
+    requests = [ReportRequest(label, START, END) for label in generation]
+    results = await clock.run(orchestrator.run(requests))
+    assert [result.ok for result in results] == [False] * 5 + [True]
+    assert {result.error.code for result in results[:5] if result.error} == {"REPORT_TIMEOUT"}
+    # The waiter spent no request until the last scout gave up.
+    last_scout_poll = max(max(backend.poll_times[f"B{i:04d}"]) for i in range(5))
+    assert backend.poll_times["B0005"][0] >= last_scout_poll

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 
 from . import protocol
 from .config import (
@@ -50,6 +49,7 @@ from .models import (
     ReportStatus,
     UitpasPrice,
 )
+from .pacing import PriorityPacer
 from .retry import retry_call
 from .signing import OAuthSigner, normalize_base_uri
 from .transport import HttpClientBase, HttpSession, RawResponse, StreamingResponse
@@ -113,9 +113,11 @@ class UitpasClient(HttpClientBase):
         )
         # Bounds requests in flight; waiting here is outside any timeout.
         self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
-        # Spreads requests evenly: a bucket of one, refilled `rate_limit` times a second.
-        self._limiter = (
-            AsyncLimiter(1, 1 / limits.rate_limit) if limits.rate_limit is not None else None
+        # Spreads requests evenly, `rate_limit` a second, the most urgent waiting first.
+        self._pacer = (
+            PriorityPacer(limits.rate_limit, clock=clock, sleep=sleep)
+            if limits.rate_limit is not None
+            else None
         )
         # The OAuth base string URI of the prefix, normalised once; paths are appended.
         self._base_uri_prefix = normalize_base_uri(self.base_url).rstrip("/")
@@ -125,6 +127,12 @@ class UitpasClient(HttpClientBase):
 
     def __repr__(self) -> str:
         return f"UitpasClient({self.base_url!r}, {self._credentials!r})"
+
+    async def close(self) -> None:
+        """Stop pacing and close the HTTP session if the client created it."""
+        if self._pacer is not None:
+            await self._pacer.close()
+        await super().close()
 
     # -- the calls ------------------------------------------------------------------
 
@@ -283,14 +291,14 @@ class UitpasClient(HttpClientBase):
             body = protocol.encode_query(request.form).encode()
         return url, headers, body, authorize
 
-    async def _turn(self) -> None:
-        """Wait out a server-requested pause, then for a rate-limit token."""
+    async def _turn(self, request: protocol.Request) -> None:
+        """Wait out a server-requested pause, then for the request's turn under the rate limit."""
         pause = self._paused_until - self._clock()
         if pause > 0:
             log.debug("holding a request %.2fs for the server's Retry-After", pause)
             await self._sleep(pause)
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        if self._pacer is not None:
+            await self._pacer.acquire(_URGENCY.get(request.endpoint, DEFAULT_URGENCY))
 
     def _hold_back(self, exc: RateLimitedError) -> None:
         """Pause every request of this client for the server's Retry-After (capped)."""
@@ -325,8 +333,10 @@ class UitpasClient(HttpClientBase):
         transport = self._open()
 
         async def attempt() -> dict[str, Any]:
+            # The turn first: waiting requests then leave in order of urgency, not of
+            # who happened to take a connection slot first.
+            await self._turn(request)
             async with self._slots:
-                await self._turn()
                 url, headers, body, authorize = self._prepare(request)
                 raw: RawResponse = await transport.send(
                     request.method,
@@ -353,8 +363,8 @@ class UitpasClient(HttpClientBase):
         transport = self._open()
 
         async def attempt() -> DownloadedReport:
+            await self._turn(request)
             async with self._slots:
-                await self._turn()
                 url, headers, _, authorize = self._prepare(request)
                 # Reports are zips already; identity keeps Content-Length and the size
                 # cap about the bytes actually stored.
@@ -378,6 +388,12 @@ class UitpasClient(HttpClientBase):
 
         return await self._with_retries(request, attempt)
 
+
+#: Order of waiting requests under a rate limit, lower first: a create that waits
+#: delays a report's whole generation, a download holds a finished job, a poll
+#: that waits costs least.
+_URGENCY = {"report.create": 0, "report.download": 1, "report.status": 3}
+DEFAULT_URGENCY = 2
 
 _EXAMPLE_URL = "https://test.uitid.be/uitid/rest"
 

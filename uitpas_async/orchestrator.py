@@ -157,9 +157,10 @@ class ReportOrchestrator:
         self._journal: Journal | None = None
         #: Creates in the last run that may have started a second report (see the journal).
         self.possible_duplicate_creates = 0
-        # Per run: what the batch learned about its timing, and who waits to hear it.
+        # Per run: what the batch learned about its timing, and the gate its
+        # waiting jobs wait at until the scouts have learned it.
         self._scheduler = self._new_scheduler()
-        self._learned = asyncio.Event()
+        self._scouting_over = asyncio.Event()
 
     # -- the batch ----------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class ReportOrchestrator:
         self._journal = Journal(journal_path)
         self.possible_duplicate_creates = 0
         self._scheduler = self._new_scheduler()
-        self._learned = asyncio.Event()
+        self._scouting_over = asyncio.Event()
         results: list[ReportResult | None] = [None] * len(batch)
         queue = iter(enumerate(batch))
 
@@ -403,45 +404,39 @@ class ReportOrchestrator:
         deadline = origin + self.poll_policy.timeout
         scheduler = self._scheduler
         role = scheduler.enlist(timed=created_in_this_run)
+        self._sync_scouting_gate()
         try:
             while True:
                 now = self._clock()
-                delay = scheduler.next_delay(now - origin, job.polls, role)
                 if scheduler.waits_for_learning(role):
-                    # Only the longest wait: the scouts' first completions wake it.
-                    if now >= deadline:
-                        raise self._not_ready_in_time(job)
-                    if await self._wait_for_learning(min(delay, deadline - now)):
-                        continue
-                elif now + delay > deadline:
+                    # Scouts finish by their own deadlines, so this wait ends too.
+                    await self._scouting_over.wait()
+                    continue
+                delay = scheduler.next_delay(now - origin, job.polls, role)
+                if now + delay > deadline:
                     raise self._not_ready_in_time(job)
-                else:
-                    await self._sleep(delay)
+                await self._sleep(delay)
                 ready = await self.backend.report_ready(job.request, report_id)
                 job.polls += 1
                 if ready:
-                    if scheduler.observe(self._clock() - origin, role):
-                        self._learned.set()
+                    scheduler.observe(self._clock() - origin, role)
                     return
         finally:
             scheduler.retire(role)
+            self._sync_scouting_gate()
+
+    def _sync_scouting_gate(self) -> None:
+        """Open the waiting jobs' gate exactly when the scheduler has stopped scouting."""
+        if self._scheduler.scouting:
+            self._scouting_over.clear()
+        else:
+            self._scouting_over.set()
 
     def _not_ready_in_time(self, job: _Job) -> ReportTimeoutError:
         return ReportTimeoutError(
             f"report {job.entry.report_id} of {job.request.label} not ready within "
             f"{self.poll_policy.timeout:g}s ({job.polls} polls)"
         )
-
-    async def _wait_for_learning(self, timeout: float) -> bool:
-        """Wait until the batch's schedule is learned or ``timeout`` passes; return if learned."""
-        learned = asyncio.ensure_future(self._learned.wait())
-        slept = asyncio.ensure_future(self._sleep(timeout))
-        try:
-            await asyncio.wait((learned, slept), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            learned.cancel()
-            slept.cancel()
-        return self._learned.is_set()
 
     async def _download(self, job: _Job) -> None:
         report_id = job.entry.report_id

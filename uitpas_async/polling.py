@@ -5,8 +5,9 @@ so the batch can learn its own timing. A job is enlisted as a *scout* (the
 first few, then one in every ``scout_every``) or as a waiting job:
 
 * Before anything has completed, only scouts poll, on a fine geometric grid
-  from the poll policy's initial delay. The others wait until the scouts have
-  learned something, so the batch spends few requests while nothing is ready.
+  from the poll policy's initial delay. The others wait, spending no requests
+  and no timers, until the scouts have learned something (or, should every
+  scout fail first, back off on their own).
 * Once ``start_quantile`` of the scouts have completed, the schedule is
   learned: the scouts are a random sample of the batch, so that generation
   time estimates the same quantile of every job. From it on, every job polls
@@ -14,6 +15,9 @@ first few, then one in every ``scout_every``) or as a waiting job:
   bounds the detection lag as a fraction of the generation time, the figure
   that matters when generation times span an order of magnitude, and it needs
   no model of the distribution.
+* The batch is done when its last report is, so the last ``TAIL_SHARE`` of
+  the jobs keep polling at the first grid step's interval instead of a step
+  that grows with their age.
 * When the client has a request-rate limit, polls are spaced so that the jobs
   waiting together spend at most ``POLL_RATE_SHARE`` of it, leaving the rest
   for creates and downloads. Under a rate limit every wasted poll delays the
@@ -46,6 +50,8 @@ DEFAULT_SCOUT_EVERY = 8
 DEFAULT_MIN_SCOUTS = 5
 #: Share of a rate-limited client's requests that polls may use.
 POLL_RATE_SHARE = 0.8
+#: Once no more than this share of the batch waits, polls keep the first grid step.
+TAIL_SHARE = 0.05
 #: Shortest wait between two polls of one job, in seconds.
 MIN_INTERVAL = 1e-3
 
@@ -148,9 +154,14 @@ class BatchPollScheduler:
         if role is PollRole.SCOUT:
             self._waiting_scouts -= 1
 
+    @property
+    def scouting(self) -> bool:
+        """Whether waiters should keep waiting: nothing learned yet, and scouts still out."""
+        return not self.learned and self._waiting_scouts > 0
+
     def waits_for_learning(self, role: PollRole) -> bool:
-        """Whether a job should be woken as soon as the schedule is learned."""
-        return role is PollRole.WAITER and not self.learned
+        """Whether a job should wait, without polling, until :attr:`scouting` ends."""
+        return role is PollRole.WAITER and self.scouting
 
     def observe(self, generation_time: float, role: PollRole) -> bool:
         """Record a job seen completed ``generation_time`` after creation.
@@ -173,15 +184,15 @@ class BatchPollScheduler:
     def next_delay(self, elapsed: float, poll_number: int, role: PollRole) -> float:
         """Return how long a job ``elapsed`` seconds old waits before its next poll.
 
-        For a job that :meth:`waits_for_learning`, this is only the longest wait:
-        the caller wakes it earlier once the schedule is learned.
+        Not asked while the job :meth:`waits_for_learning`.
         """
         if role is PollRole.SOLO:
             return self._policy.delay(poll_number, self._rng)
         start = self._grid_start
         if start is None:
             if role is PollRole.WAITER:
-                return self._policy.max_interval
+                # Every scout gave up before any completed: back off alone.
+                return self._policy.delay(poll_number, self._rng)
             if poll_number == 0:
                 return self._policy.initial_delay
             return self._interval(elapsed, self._waiting_scouts)
@@ -198,7 +209,12 @@ class BatchPollScheduler:
 
     def _interval(self, elapsed: float, polling_jobs: int) -> float:
         """One grid step from ``elapsed``, widened to keep ``polling_jobs`` within the budget."""
-        step = max(elapsed * self._target_lag, self._budget_interval(polling_jobs))
+        step = elapsed * self._target_lag
+        if self._grid_start is not None and self._waiting <= TAIL_SHARE * self._enlisted:
+            # The batch's last jobs decide when it is done; polling them at the first
+            # grid step's interval costs few requests and ends the batch sooner.
+            step = min(step, self._grid_start * self._target_lag)
+        step = max(step, self._budget_interval(polling_jobs))
         step *= self._rng.uniform(0.9, 1.0)
         return min(self._policy.max_interval, max(step, MIN_INTERVAL))
 

@@ -71,8 +71,13 @@ class StreamingResponse:
             return await _read_capped(self._response.content, limit)
 
 
-async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
+async def _read_capped(
+    content: aiohttp.StreamReader, limit: int, declared_length: int | None = None
+) -> bytes:
     """Read a body to its end, stopping once it is past ``limit`` bytes."""
+    if declared_length is not None and declared_length <= limit:
+        # A declared length within the cap: one read, and aiohttp stops at that length.
+        return await content.read()
     buffer = bytearray()
     async for chunk in content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
         buffer += chunk
@@ -109,9 +114,15 @@ class AiohttpTransport:
         self._session = session
         # Seconds to establish a connection, within each attempt's total timeout.
         self._connect_timeout = connect_timeout
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _timeout(self, total: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
+        # A client uses two or three totals; ClientTimeout is frozen, so build each once.
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
+            self._timeouts[total] = timeout
+        return timeout
 
     @staticmethod
     def _signing(authorize: Authorize) -> tuple[aiohttp.ClientMiddlewareType]:
@@ -153,7 +164,7 @@ class AiohttpTransport:
                 allow_redirects=False,
                 middlewares=self._signing(authorize),
             ) as response:
-                payload = await _read_capped(response.content, max_body)
+                payload = await _read_capped(response.content, max_body, response.content_length)
                 return RawResponse(response.status, response.headers, payload)
 
     @contextlib.asynccontextmanager
