@@ -44,7 +44,7 @@ __all__ = ["BatchPollScheduler", "PollRole"]
 #: Detection lag aimed at, as a fraction of a job's generation time.
 DEFAULT_TARGET_LAG = 0.09
 #: The grid starts once this fraction of the scouts has completed.
-DEFAULT_START_QUANTILE = 0.04
+DEFAULT_START_QUANTILE = 0.035
 #: After the first ``DEFAULT_MIN_SCOUTS`` jobs, one job in this many scouts.
 DEFAULT_SCOUT_EVERY = 8
 DEFAULT_MIN_SCOUTS = 5
