@@ -122,6 +122,9 @@ def _remove_partial_files(out_dir: Path) -> int:
 class ReportOrchestrator:
     """Runs a batch of report jobs against one backend, with a durable journal."""
 
+    _scheduler: BatchPollScheduler
+    _scouting_over: asyncio.Event
+
     def __init__(
         self,
         backend: UitpasClient | ReportBackend,
@@ -157,10 +160,6 @@ class ReportOrchestrator:
         self._journal: Journal | None = None
         #: Creates in the last run that may have started a second report (see the journal).
         self.possible_duplicate_creates = 0
-        # Per run: what the batch learned about its timing, and the gate its
-        # waiting jobs wait at until the scouts have learned it.
-        self._scheduler = self._new_scheduler()
-        self._scouting_over = asyncio.Event()
 
     # -- the batch ----------------------------------------------------------------
 
@@ -191,6 +190,8 @@ class ReportOrchestrator:
         journal_path = self.journal_path or self.out_dir / "journal.sqlite"
         self._journal = Journal(journal_path)
         self.possible_duplicate_creates = 0
+        # Per run: what the batch learns about its timing, and the gate its waiting
+        # jobs wait at until the scouts have learned it.
         self._scheduler = self._new_scheduler()
         self._scouting_over = asyncio.Event()
         results: list[ReportResult | None] = [None] * len(batch)
