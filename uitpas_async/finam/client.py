@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 
 from ..backend import JobRequest, StartedReport
 from ..config import (
@@ -48,6 +47,7 @@ from ..errors import (
     UitpasError,
 )
 from ..models import DownloadedReport
+from ..pacing import PriorityPacer
 from ..retry import retry_call
 from ..transport import (
     HttpClientBase,
@@ -83,6 +83,17 @@ T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.finam.ru"
 #: Environment variable holding the Finam API secret.
 SECRET_VARIABLE = "FINAM_SECRET"  # noqa: S105  (a variable name, not a secret)
+#: Order of waiting requests under Limits.rate_limit, lower first: sessions gate
+#: every call, a create starts a report, a download holds a finished job, and a
+#: status call that waits costs least.
+_URGENCY = {
+    "sessions.create": 0,
+    "sessions.details": 0,
+    "report.create": 1,
+    "report.download": 2,
+    "report.info": 3,
+}
+DEFAULT_URGENCY = 2
 #: Requests per second per method: Finam allows about 200 a minute per method; 180
 #: (3 a second, evenly spaced) leaves room for clock skew and the JWT renewals.
 DEFAULT_RATE_PER_METHOD = 3.0
@@ -160,12 +171,15 @@ class FinamClient(HttpClientBase):
         )
         # Bounds requests in flight; waiting here is outside any timeout.
         self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
-        # Client-wide rate (Limits.rate_limit), then Finam's per-method limit.
-        self._limiter = (
-            AsyncLimiter(1, 1 / limits.rate_limit) if limits.rate_limit is not None else None
+        # Client-wide rate (Limits.rate_limit), the most urgent waiting request first,
+        # then Finam's per-method limit.
+        self._pacer = (
+            PriorityPacer(limits.rate_limit, clock=clock, sleep=sleep)
+            if limits.rate_limit is not None
+            else None
         )
         self._rate_per_method = rate_per_method
-        self._method_limiters: dict[str, AsyncLimiter] = {}
+        self._method_pacers: dict[str, PriorityPacer] = {}
         self._tokens = TokenManager(self._renew_token, clock=clock)
         # Clock reading of each report this client created, for the NOT_FOUND grace.
         self._created: dict[str, float] = {}
@@ -174,6 +188,13 @@ class FinamClient(HttpClientBase):
 
     def __repr__(self) -> str:
         return f"FinamClient(base_url={self.base_url!r}, secret='***')"
+
+    async def close(self) -> None:
+        """Stop pacing and close the HTTP session if the client created it."""
+        for pacer in (self._pacer, *self._method_pacers.values()):
+            if pacer is not None:
+                await pacer.close()
+        await super().close()
 
     @property
     def request_rate(self) -> float | None:
@@ -387,15 +408,15 @@ class FinamClient(HttpClientBase):
         return (self._secret, token) if token else (self._secret,)
 
     async def _turn(self, endpoint: str) -> None:
-        """Wait for a rate token, client-wide then per method (caller holds a slot)."""
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        """Wait for the request's turn, client-wide by urgency, then per method."""
+        if self._pacer is not None:
+            await self._pacer.acquire(_URGENCY.get(endpoint, DEFAULT_URGENCY))
         if self._rate_per_method is not None:
-            limiter = self._method_limiters.get(endpoint)
-            if limiter is None:
-                limiter = AsyncLimiter(1, 1 / self._rate_per_method)
-                self._method_limiters[endpoint] = limiter
-            await limiter.acquire()
+            pacer = self._method_pacers.get(endpoint)
+            if pacer is None:
+                pacer = PriorityPacer(self._rate_per_method, clock=self._clock, sleep=self._sleep)
+                self._method_pacers[endpoint] = pacer
+            await pacer.acquire()
 
     async def _renew_token(self) -> tuple[str, float]:
         """Trade the secret for a JWT and learn how long it lives."""
@@ -452,8 +473,9 @@ class FinamClient(HttpClientBase):
                 sent = self._tokens.current or ""
                 return sent
 
+            # The turn first, as in UitpasClient: waiting requests leave by urgency.
+            await self._turn(request.endpoint)
             async with self._slots:
-                await self._turn(request.endpoint)
                 if request.authenticated:
                     raw = await transport.send(
                         request.method,
@@ -562,33 +584,33 @@ class FinamClient(HttpClientBase):
 
         async def attempt() -> DownloadedReport:
             await self._tokens.token()
-            async with self._slots:
-                await self._turn(request.endpoint)
-                async with self._open_download(url) as stream:
-                    log.debug("GET report.download -> %d", stream.status)
-                    if stream.status != 200:
-                        payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
-                        try:
-                            protocol.check_response(
-                                stream.status,
-                                stream.headers,
-                                payload,
-                                endpoint=request.endpoint,
-                                secrets=self._secrets(),
-                            )
-                        except AuthenticationError:
-                            self._tokens.invalidate(self._tokens.current)
-                            raise
-                        raise DownloadError(
-                            f"report.download: HTTP {stream.status} instead of the report",
-                            status=stream.status,
+            # The turn first, as in UitpasClient: waiting requests leave by urgency.
+            await self._turn(request.endpoint)
+            async with self._slots, self._open_download(url) as stream:
+                log.debug("GET report.download -> %d", stream.status)
+                if stream.status != 200:
+                    payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
+                    try:
+                        protocol.check_response(
+                            stream.status,
+                            stream.headers,
+                            payload,
+                            endpoint=request.endpoint,
+                            secrets=self._secrets(),
                         )
-                    return await store_file(
-                        stream,
-                        directory,
-                        report_id=report_id,
-                        max_bytes=self.limits.max_download_bytes,
+                    except AuthenticationError:
+                        self._tokens.invalidate(self._tokens.current)
+                        raise
+                    raise DownloadError(
+                        f"report.download: HTTP {stream.status} instead of the report",
+                        status=stream.status,
                     )
+                return await store_file(
+                    stream,
+                    directory,
+                    report_id=report_id,
+                    max_bytes=self.limits.max_download_bytes,
+                )
 
         return await self._retrying(request, attempt)
 
