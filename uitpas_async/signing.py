@@ -28,11 +28,20 @@ OAUTH_VERSION = "1.0"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+def _encode_once(value: str) -> str:
+    """Percent-encode like :func:`percent_encode`, for secrets and values that never recur.
+
+    They stay out of the cache: a secret would otherwise live on in a
+    process-wide table, and a one-off value would only evict the ones that recur.
+    """
+    return quote(value, safe="~")
+
+
 @functools.lru_cache(maxsize=4096)
 def percent_encode(value: str) -> str:
     """Percent-encode per RFC 5849 section 3.6 (RFC 3986 unreserved characters kept)."""
     # Cached: the same keys, dates and paths recur on every request of a batch.
-    return quote(value, safe="~")
+    return _encode_once(value)
 
 
 def normalize_base_uri(url: str) -> str:
@@ -68,9 +77,7 @@ class OAuthSigner:
         self._token = percent_encode(credentials.token)
         # The HMAC key (section 3.4.2): encoded secrets joined by '&'. Never shown.
         self._key = (
-            percent_encode(credentials.consumer_secret)
-            + "&"
-            + percent_encode(credentials.token_secret)
+            _encode_once(credentials.consumer_secret) + "&" + _encode_once(credentials.token_secret)
         ).encode()
         # Wall clock for oauth_timestamp and the nonce source, injectable for tests.
         self._clock = clock
@@ -108,7 +115,7 @@ class OAuthSigner:
         if self._token:
             oauth += (("oauth_token", self._token),)
         if extra_oauth:
-            oauth += tuple((name, percent_encode(value)) for name, value in extra_oauth)
+            oauth += tuple((name, _encode_once(value)) for name, value in extra_oauth)
         # Consumer key and token are pre-encoded; nonce and timestamp are safe characters.
         encoded = [(percent_encode(k), percent_encode(v)) for k, v in params]
         encoded.extend(oauth)
