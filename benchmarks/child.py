@@ -35,8 +35,8 @@ from uitpas_async import (
     ReportRequest,
     UitpasClient,
 )
-from uitpas_async.jobs import JobEvent, JobState
-from uitpas_async.signing import OAuthSigner, normalize_base_uri
+from uitpas_async.engine.jobs import JobEvent, JobState
+from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri
 
 from .baselines import (
     BASELINES,

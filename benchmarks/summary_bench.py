@@ -27,7 +27,7 @@ DEFAULT_FIXTURE = (REPO_ROOT / ".." / "shared" / "fixtures" / "real-financial-re
 if str(REPO_ROOT) not in sys.path:  # run as a plain script, not only with -m
     sys.path.insert(0, str(REPO_ROOT))
 
-from uitpas_async.summary_cli import summarize_directory  # noqa: E402
+from uitpas_async.cli.summarize import summarize_directory  # noqa: E402
 
 
 def build_directory(directory: Path, fixture: Path, count: int) -> None:

@@ -32,7 +32,7 @@ from uitpas_async import (
     UnknownBalieError,
     UnknownReportError,
 )
-from uitpas_async.sandbox import FaultRule, Sandbox, SandboxConfig
+from uitpas_async.xml_api.sandbox import FaultRule, Sandbox, SandboxConfig
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 FAST_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05, max_retry_after=0.05)

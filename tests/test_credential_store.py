@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from uitpas_async.config import ENVIRONMENTS
-from uitpas_async.credential_store import (
+from uitpas_async.errors import ConfigurationError
+from uitpas_async.xml_api.credential_store import (
     CONFIG_DIR_VARIABLE,
     CredentialStore,
     StoredLogin,
@@ -18,8 +18,7 @@ from uitpas_async.credential_store import (
     resolve_credentials,
     write_private_file,
 )
-from uitpas_async.errors import ConfigurationError
-from uitpas_async.models import Credentials
+from uitpas_async.xml_api.models import ENVIRONMENTS, Credentials
 
 TEST_URL = ENVIRONMENTS["test"]
 SAVED = Credentials("saved-key", "saved-consumer-SECRET", "saved-token", "saved-token-SECRET")

@@ -28,7 +28,7 @@ from uitpas_async import (
     UitpasClient,
     UnknownReportError,
 )
-from uitpas_async.download import TEMPORARY_PREFIX
+from uitpas_async.engine.storage import TEMPORARY_PREFIX
 
 ZIP_TYPE = "application/x-zip-compressed"
 DOWNLOAD_ROUTE = "/uitid/rest/uitpas/report/financialoverview/organiser/{report_id}/download"

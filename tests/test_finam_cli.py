@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from uitpas_async.cli.finam import add_commands, latest_period, read_accounts
 from uitpas_async.errors import ConfigurationError, InvalidArgumentError
-from uitpas_async.finam.cli import add_commands, latest_period, read_accounts
 
 
 def _parser() -> argparse.ArgumentParser:
-    """Build a parser the way ``uitpas_async.cli.build_parser`` wires ``add_commands``."""
+    """Build a parser the way ``uitpas_async.cli.main.build_parser`` wires ``add_commands``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--base-url")
     common.add_argument("--sandbox", nargs="?", type=int, const=20, default=None)

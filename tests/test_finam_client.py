@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from uitpas_async.backend import ReportBackend
-from uitpas_async.config import PollPolicy, RetryPolicy
+from uitpas_async.engine.backend import ReportBackend
+from uitpas_async.engine.config import PollPolicy, RetryPolicy
 from uitpas_async.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from uitpas_async import Limits, PollPolicy, ReportOrchestrator, RetryPolicy
-from uitpas_async.download import TEMPORARY_PREFIX
+from uitpas_async.engine.jobs import JobEvent, JobState
+from uitpas_async.engine.journal import Journal
+from uitpas_async.engine.storage import TEMPORARY_PREFIX
 from uitpas_async.finam import AccountReportRequest, FinamClient, ReportForm
 from uitpas_async.finam.sandbox import (
     FINAM_FAULT_KINDS,
@@ -18,8 +20,6 @@ from uitpas_async.finam.sandbox import (
     FinamSandbox,
     FinamSandboxConfig,
 )
-from uitpas_async.jobs import JobEvent, JobState
-from uitpas_async.journal import Journal
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 FAST_RETRY = RetryPolicy(attempts=5, initial_backoff=0.01, max_backoff=0.05, max_retry_after=0.05)

@@ -20,12 +20,7 @@ from uitpas_async.errors import (
     RateLimitedError,
     ServerError,
 )
-from uitpas_async.finam import (
-    AccountReportRequest,
-    ReportCreationStatus,
-    ReportForm,
-    protocol,
-)
+from uitpas_async.finam import AccountReportRequest, ReportCreationStatus, ReportForm, protocol
 
 SEED = Path(__file__).resolve().parent.parent / ".." / "shared" / "seeds"
 SEED_FILE = SEED / "003_a181825bdfda4d29.txt"

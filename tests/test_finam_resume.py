@@ -36,7 +36,7 @@ async def test_finam_sigkill_halfway_then_resume(tmp_path: Path) -> None:
         env = {**os.environ, "FINAM_SECRET": sandbox.secret, "FINAM_BASE_URL": sandbox.base_url}
         accounts = [arg for account in sandbox.accounts for arg in ("--account", account)]
         command = [
-            sys.executable, "-m", "uitpas_async.cli", "finam", "reports", "fetch",
+            sys.executable, "-m", "uitpas_async.cli.main", "finam", "reports", "fetch",
             *accounts, "--period", "2024-Q1", "--out", str(out), "--max-in-flight", "8",
         ]  # fmt: skip
         process = await asyncio.create_subprocess_exec(

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from uitpas_async.jobs import TRANSITIONS, InvalidTransitionError, JobState, advance
+from uitpas_async.engine.jobs import TRANSITIONS, InvalidTransitionError, JobState, advance
 
 Q, C, G, D, OK, X = JobState
 

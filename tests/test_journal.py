@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from uitpas_async import ConfigurationError
-from uitpas_async.jobs import JobState
-from uitpas_async.journal import SCHEMA_VERSION, Journal, JournalEntry
+from uitpas_async.engine.jobs import JobState
+from uitpas_async.engine.journal import SCHEMA_VERSION, Journal, JournalEntry
 
 
 def test_entries_round_trip(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from uitpas_async import UitpasClient
-from uitpas_async.credential_store import CredentialStore, StoredLogin, resolve_credentials
-from uitpas_async.login import login
-from uitpas_async.models import Consumer
-from uitpas_async.sandbox import SANDBOX_CREDENTIALS, Sandbox, SandboxConfig
+from uitpas_async.xml_api.credential_store import CredentialStore, StoredLogin, resolve_credentials
+from uitpas_async.xml_api.login import login
+from uitpas_async.xml_api.models import Consumer
+from uitpas_async.xml_api.sandbox import SANDBOX_CREDENTIALS, Sandbox, SandboxConfig
 
 #: Where Debian's chromium package puts the browser; Playwright's own download is not used.
 CHROMIUM = Path("/usr/bin/chromium")

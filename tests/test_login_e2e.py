@@ -17,8 +17,7 @@ import aiohttp
 import pytest
 
 from uitpas_async import UitpasClient
-from uitpas_async.cli import main
-from uitpas_async.credential_store import CredentialStore
+from uitpas_async.cli.main import main
 from uitpas_async.errors import (
     AuthenticationError,
     AuthorizationDeniedError,
@@ -26,15 +25,16 @@ from uitpas_async.errors import (
     RequestTokenExpiredError,
     VerifierRejectedError,
 )
-from uitpas_async.login import (
+from uitpas_async.xml_api.credential_store import CredentialStore
+from uitpas_async.xml_api.login import (
     CallbackListener,
     access_token,
     authorize_url,
     login,
     request_token,
 )
-from uitpas_async.models import Consumer
-from uitpas_async.sandbox import SANDBOX_CREDENTIALS, Sandbox, SandboxConfig
+from uitpas_async.xml_api.models import Consumer
+from uitpas_async.xml_api.sandbox import SANDBOX_CREDENTIALS, Sandbox, SandboxConfig
 
 CONSUMER = Consumer(SANDBOX_CREDENTIALS.consumer_key, SANDBOX_CREDENTIALS.consumer_secret)
 
@@ -252,7 +252,7 @@ def cli_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 def _use_browser(
     monkeypatch: pytest.MonkeyPatch, browser: Callable[[str], Awaitable[bool]]
 ) -> None:
-    monkeypatch.setattr("uitpas_async.login_cli.open_in_browser", browser)
+    monkeypatch.setattr("uitpas_async.cli.login.open_in_browser", browser)
 
 
 def test_cli_login_saves_credentials_that_every_command_then_uses(

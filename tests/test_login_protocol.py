@@ -20,7 +20,7 @@ from uitpas_async.errors import (
     UitpasError,
     VerifierRejectedError,
 )
-from uitpas_async.login_protocol import (
+from uitpas_async.xml_api.login_protocol import (
     AccessToken,
     CallbackOutcome,
     RequestToken,
@@ -32,8 +32,8 @@ from uitpas_async.login_protocol import (
     parse_request_token,
     read_callback,
 )
-from uitpas_async.models import Consumer
-from uitpas_async.signing import OAuthSigner, normalize_base_uri
+from uitpas_async.xml_api.models import Consumer
+from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri
 
 BASE = "https://test.uitid.be/uitid/rest"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -9,9 +9,9 @@ from typing import Any
 import attrs
 import pytest
 
-from uitpas_async.config import Limits, PollPolicy, RetryPolicy, Timeouts
+from uitpas_async.engine.config import Limits, PollPolicy, RetryPolicy, Timeouts
 from uitpas_async.errors import ConfigurationError, InvalidArgumentError
-from uitpas_async.models import CREDENTIAL_VARIABLES, Credentials, mask
+from uitpas_async.xml_api.models import CREDENTIAL_VARIABLES, Credentials, mask
 
 ENVIRONMENT = {
     "UITPAS_CONSUMER_KEY": "consumer-key-0001",

@@ -23,10 +23,10 @@ from uitpas_async import (
     RetryPolicy,
     UitpasClient,
 )
-from uitpas_async.download import TEMPORARY_PREFIX
-from uitpas_async.jobs import JobState
-from uitpas_async.journal import Journal
-from uitpas_async.sandbox import FAULT_KINDS, FaultRule, Sandbox, SandboxConfig
+from uitpas_async.engine.jobs import JobState
+from uitpas_async.engine.journal import Journal
+from uitpas_async.engine.storage import TEMPORARY_PREFIX
+from uitpas_async.xml_api.sandbox import FAULT_KINDS, FaultRule, Sandbox, SandboxConfig
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 FAST_RETRY = RetryPolicy(attempts=5, initial_backoff=0.01, max_backoff=0.05, max_retry_after=0.05)
@@ -208,7 +208,7 @@ async def test_sigkill_halfway_then_resume(tmp_path: Path) -> None:
         command = [
             sys.executable,
             "-m",
-            "uitpas_async.cli",
+            "uitpas_async.cli.main",
             "reports",
             "fetch",
             "--balies",

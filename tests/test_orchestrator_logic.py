@@ -23,8 +23,8 @@ from uitpas_async import (
     UitpasError,
     UnknownReportError,
 )
-from uitpas_async.backend import JobRequest, StartedReport
-from uitpas_async.journal import Journal
+from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.journal import Journal
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 

@@ -7,7 +7,7 @@ import itertools
 
 from virtual_time import VirtualClock
 
-from uitpas_async.pacing import PriorityPacer
+from uitpas_async.engine.pacing import PriorityPacer
 
 
 def _pacer(clock: VirtualClock, rate: float) -> PriorityPacer:

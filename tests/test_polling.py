@@ -26,10 +26,11 @@ from uitpas_async import (
     ReportRequest,
     UitpasClient,
 )
-from uitpas_async.backend import JobRequest, StartedReport, UitpasBackend
+from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.polling import POLL_RATE_SHARE, TAIL_SHARE, BatchPollScheduler, PollRole
 from uitpas_async.errors import UitpasError
 from uitpas_async.finam import FinamClient
-from uitpas_async.polling import POLL_RATE_SHARE, TAIL_SHARE, BatchPollScheduler, PollRole
+from uitpas_async.xml_api.backend import UitpasBackend
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 

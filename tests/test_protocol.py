@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uitpas_async import errors, protocol
+from uitpas_async import errors
+from uitpas_async.engine import filenames, periods, retry_after
 from uitpas_async.errors import (
     AccessDeniedError,
     ApiError,
@@ -28,7 +29,9 @@ from uitpas_async.errors import (
     ServerError,
     UitpasError,
 )
-from uitpas_async.models import AgeRange, CardSystem, Period, PriceReason
+from uitpas_async.xml_api import errors as xml_errors
+from uitpas_async.xml_api import protocol
+from uitpas_async.xml_api.models import AgeRange, CardSystem, Period, PriceReason
 
 BASE_URL = "https://test.uitid.be/uitid/rest"
 REPORTS = "/uitpas/report/financialoverview/organiser"
@@ -285,7 +288,7 @@ def test_price_reason_parse(raw: str, expected: object) -> None:
 # -- check_response: the one place where answers become exceptions ----------------
 
 API_CODES = [
-    *errors._API_ERROR_CLASSES.items(),
+    *xml_errors._API_ERROR_CLASSES.items(),
     ("PARSE_INVALID_DATE", InvalidRequestError),
     ("PARSE_INVALID_UITPASNUMBER", InvalidRequestError),
 ]
@@ -466,7 +469,7 @@ def test_every_error_class_is_a_uitpas_error() -> None:
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     """Retry-After is read as delta-seconds or an HTTP-date relative to a fixed now."""
-    assert protocol.parse_retry_after(value, now=NOW) == expected
+    assert retry_after.parse_retry_after(value, now=NOW) == expected
 
 
 # -- resources -----------------------------------------------------------------------
@@ -655,14 +658,14 @@ def test_download_url_adds_the_key_to_an_existing_query(query: str) -> None:
 def test_validate_period_refuses_bad_input(start: object, end: object) -> None:
     """Only two dates in order are a period; anything else is an InvalidArgumentError."""
     with pytest.raises(InvalidArgumentError) as caught:
-        protocol.validate_period(start, end)
+        periods.validate_period(start, end)
     assert isinstance(caught.value, ValueError)
 
 
 def test_validate_period_accepts_a_single_day() -> None:
     """A period may start and end on the same day."""
     day = date(2014, 8, 1)
-    assert protocol.validate_period(day, day) == (day, day)
+    assert periods.validate_period(day, day) == (day, day)
 
 
 def test_create_request_puts_dates_in_the_form_and_is_not_idempotent() -> None:
@@ -820,7 +823,7 @@ def test_build_price_refuses_bad_input(number: str, reason: str, birth: object) 
 )
 def test_content_disposition_filename(header: str | None, expected: str | None) -> None:
     """The filename is read from each Content-Disposition form, filename* first."""
-    assert protocol.content_disposition_filename(header) == expected
+    assert filenames.content_disposition_filename(header) == expected
 
 
 FALLBACK = "fallback.zip"
@@ -885,7 +888,7 @@ FALLBACK = "fallback.zip"
 )
 def test_safe_filename(proposed: str | None, expected: str | None) -> None:
     """Hostile or odd names become safe names; harmless ones are kept (None: unchanged)."""
-    assert protocol.safe_filename(proposed, FALLBACK) == (expected or proposed)
+    assert filenames.safe_filename(proposed, FALLBACK) == (expected or proposed)
 
 
 @pytest.mark.parametrize(
@@ -895,8 +898,8 @@ def test_safe_filename(proposed: str | None, expected: str | None) -> None:
 )
 def test_safe_filename_cuts_long_names_keeping_the_suffix(proposed: str) -> None:
     """A long name is cut to at most 200 UTF-8 bytes, still ending in .zip and valid UTF-8."""
-    name = protocol.safe_filename(proposed, FALLBACK)
-    assert len(name.encode()) <= protocol.MAX_FILENAME_BYTES
+    name = filenames.safe_filename(proposed, FALLBACK)
+    assert len(name.encode()) <= filenames.MAX_FILENAME_BYTES
     assert name.endswith(".zip")
     assert len(name) > len(".zip")
     assert proposed.startswith(name[:-4])
@@ -905,7 +908,7 @@ def test_safe_filename_cuts_long_names_keeping_the_suffix(proposed: str) -> None
 @given(st.text())
 def test_safe_filename_never_leaves_its_directory(proposed: str) -> None:
     """For any text, the result is one plain, non-empty name directly inside the directory."""
-    name = protocol.safe_filename(proposed, FALLBACK)
+    name = filenames.safe_filename(proposed, FALLBACK)
     assert name
     assert not {"/", "\\", "\x00"} & set(name)
     assert name not in {".", ".."}
@@ -925,7 +928,7 @@ PLAIN_WORDS = st.lists(
 def test_safe_filename_keeps_plain_names(words: list[str]) -> None:
     """A plain name of letters, digits, dashes, underscores and single spaces is kept."""
     proposed = f"report {' '.join(words)}.zip"
-    assert protocol.safe_filename(proposed, FALLBACK) == proposed
+    assert filenames.safe_filename(proposed, FALLBACK) == proposed
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import pytest
 from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from uitpas_async.errors import UitpasError
-from uitpas_async.reports import (
+from uitpas_async.reports.reader import (
     COLUMNS,
     ArchiveLimits,
     ArchivePathError,
@@ -36,7 +36,7 @@ from uitpas_async.reports import (
     parse_financial_report,
     read_financial_report,
 )
-from uitpas_async.sandbox.content import generate_sheets, report_zip
+from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
 
 FIXTURE = "real-financial-report.zip"
 
@@ -284,7 +284,7 @@ def test_sandbox_reports_parse_and_cross_check(seed: int) -> None:
 async def test_sandbox_download_parses(tmp_path: Path) -> None:
     """A report fetched from the running sandbox with the client parses and adds up."""
     from uitpas_async import UitpasClient
-    from uitpas_async.sandbox import Sandbox, SandboxConfig
+    from uitpas_async.xml_api.sandbox import Sandbox, SandboxConfig
 
     async with Sandbox(SandboxConfig(balies=1, generation_median=0.05)) as sandbox:
         client = UitpasClient(sandbox.base_url, sandbox.credentials)

@@ -23,8 +23,11 @@ import pytest
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 from yarl import URL
 
-from uitpas_async.models import Credentials
-from uitpas_async.sandbox import (
+from uitpas_async.sandboxkit.ratelimit import TokenBucket, format_retry_after
+from uitpas_async.sandboxkit.report_content import COLUMNS, generate_sheets
+from uitpas_async.sandboxkit.spreadsheet import EXCEL_EPOCH
+from uitpas_async.xml_api.models import Credentials
+from uitpas_async.xml_api.sandbox import (
     FAULT_KINDS,
     SANDBOX_CREDENTIALS,
     FaultRule,
@@ -33,14 +36,10 @@ from uitpas_async.sandbox import (
     SandboxConfig,
     serve,
 )
-from uitpas_async.sandbox.app import format_retry_after
-from uitpas_async.sandbox.balies import default_balies
-from uitpas_async.sandbox.content import COLUMNS, generate_sheets
-from uitpas_async.sandbox.oauth import NonceMemory
-from uitpas_async.sandbox.periods import eu_offset, past_quarters
-from uitpas_async.sandbox.ratelimit import TokenBucket
-from uitpas_async.sandbox.spreadsheet import EXCEL_EPOCH
-from uitpas_async.sandbox.state import content_disposition
+from uitpas_async.xml_api.sandbox.balies import default_balies
+from uitpas_async.xml_api.sandbox.oauth import NonceMemory
+from uitpas_async.xml_api.sandbox.periods import eu_offset, past_quarters
+from uitpas_async.xml_api.sandbox.state import content_disposition
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 REPORT = "/uitpas/report/financialoverview/organiser"
@@ -862,7 +861,7 @@ def test_contributions_sum_exactly() -> None:
 def test_xlsx_opens_in_openpyxl() -> None:
     """The hand-written workbook opens in openpyxl, dates included (skipped without it)."""
     openpyxl = pytest.importorskip("openpyxl")
-    from uitpas_async.sandbox.content import report_zip
+    from uitpas_async.sandboxkit.report_content import report_zip
 
     sheets = generate_sheets(0, "K", "CC De Werf ", date(2020, 4, 1), date(2020, 6, 30))
     with zipfile.ZipFile(io.BytesIO(report_zip(sheets, datetime(2020, 7, 1, 14, 4)))) as archive:

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oauthlib import oauth1
 
-from uitpas_async import protocol
-from uitpas_async.models import Credentials
-from uitpas_async.signing import OAuthSigner, normalize_base_uri, percent_encode
+from uitpas_async.xml_api import protocol
+from uitpas_async.xml_api.models import Credentials
+from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri, percent_encode
 
 TIMESTAMP = 1_444_204_440
 NONCE = "f0e1d2c3b4a5968778695a4b3c2d1e0f"

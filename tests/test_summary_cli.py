@@ -19,20 +19,20 @@ from typing import Any
 import attrs
 import pytest
 
-from uitpas_async.cli import main
-from uitpas_async.sandbox.content import (
-    GovernmentSheet,
-    generate_sheets,
-    report_zip,
-    sheet_rows,
-)
-from uitpas_async.sandbox.spreadsheet import xlsx_bytes
-from uitpas_async.summary_cli import (
+from uitpas_async.cli.main import main
+from uitpas_async.cli.summarize import (
     LINE_COLUMNS,
     TOTAL_COLUMNS,
     add_summarize_command,
     summarize_directory,
 )
+from uitpas_async.sandboxkit.report_content import (
+    GovernmentSheet,
+    generate_sheets,
+    report_zip,
+    sheet_rows,
+)
+from uitpas_async.sandboxkit.spreadsheet import xlsx_bytes
 
 FIXTURE = "real-financial-report.zip"
 #: A passholder UID from the real fixture's Tienen sheet.

@@ -1,10 +1,18 @@
-"""Asyncio client for the UiTPAS XML API's asynchronous financial reports and prices."""
+"""Asyncio clients for report-generating APIs: UiTPAS financial reports, and Finam's.
 
-from ._version import __version__
-from .backend import JobRequest, ReportBackend, ReportRequest, StartedReport, UitpasBackend
-from .client import UitpasClient
-from .config import ENVIRONMENTS, Limits, PollPolicy, RetryPolicy, Timeouts
-from .errors import (
+The names here are the package's front door. Where they live: the provider-neutral
+engine in :mod:`uitpas_async.engine`, the UiTPAS XML API in :mod:`uitpas_async.xml_api`,
+Finam in :mod:`uitpas_async.finam`, the exception tree in :mod:`uitpas_async.errors`.
+"""
+
+from uitpas_async._version import __version__
+from uitpas_async.engine.backend import JobRequest, ReportBackend, StartedReport
+from uitpas_async.engine.config import Limits, PollPolicy, RetryPolicy, Timeouts
+from uitpas_async.engine.jobs import JobEvent, JobState
+from uitpas_async.engine.journal import Journal
+from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.orchestrator import ReportOrchestrator, ReportResult
+from uitpas_async.errors import (
     AccessDeniedError,
     ApiError,
     AuthenticationError,
@@ -35,14 +43,14 @@ from .errors import (
     UnknownReportError,
     VerifierRejectedError,
 )
-from .jobs import JobEvent, JobState
-from .journal import Journal
-from .models import (
+from uitpas_async.xml_api.backend import ReportRequest, UitpasBackend
+from uitpas_async.xml_api.client import UitpasClient
+from uitpas_async.xml_api.models import (
+    ENVIRONMENTS,
     AgeRange,
     CardSystem,
     Consumer,
     Credentials,
-    DownloadedReport,
     Period,
     PriceReason,
     ReportJob,
@@ -50,7 +58,6 @@ from .models import (
     UitpasPrice,
     VoucherType,
 )
-from .orchestrator import ReportOrchestrator, ReportResult
 
 __all__ = [
     "ENVIRONMENTS",

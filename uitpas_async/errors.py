@@ -1,4 +1,4 @@
-"""Every exception this package raises, in one tree.
+"""Every exception this package raises, in one tree, importable from one place.
 
 ::
 
@@ -37,9 +37,49 @@ API errors carry the server's ``code``, ``message``, ``required_permission`` and
 the HTTP ``status``; codes without a class of their own still raise ``ApiError``.
 No message or repr ever holds a secret, a signature or a signed URL: errors
 name the endpoint by method and path only.
+
+The trunk lives in :mod:`uitpas_async.engine.errors`; each provider's leaves in
+its own ``errors`` module (:mod:`uitpas_async.xml_api.errors`,
+:mod:`uitpas_async.finam.errors`). This module exports them all.
 """
 
 from __future__ import annotations
+
+from uitpas_async.engine.errors import (
+    AccessDeniedError,
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    ConnectionLostError,
+    DownloadError,
+    HttpStatusError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    MalformedResponseError,
+    ProtocolError,
+    RateLimitedError,
+    ReportGenerationError,
+    ReportNotReadyError,
+    ReportTimeoutError,
+    ReportTooLargeError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    UitpasError,
+    UnknownReportError,
+)
+from uitpas_async.finam.errors import FinamReportError, FinamReportNotFoundError
+from uitpas_async.xml_api.errors import (
+    AuthorizationDeniedError,
+    CardError,
+    LoginError,
+    LoginTimeoutError,
+    RequestTokenExpiredError,
+    UnknownBalieError,
+    VerifierRejectedError,
+    api_error_class,
+)
 
 __all__ = [
     "AccessDeniedError",
@@ -51,6 +91,8 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "DownloadError",
+    "FinamReportError",
+    "FinamReportNotFoundError",
     "HttpStatusError",
     "InvalidArgumentError",
     "InvalidRequestError",
@@ -73,236 +115,3 @@ __all__ = [
     "VerifierRejectedError",
     "api_error_class",
 ]
-
-
-class UitpasError(Exception):
-    """Base of every error raised by uitpas_async."""
-
-    #: A short, stable, machine-readable name for manifests and journals.
-    code: str = "ERROR"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
-
-
-class ConfigurationError(UitpasError):
-    """The package is not configured well enough to make a call."""
-
-    code = "CONFIGURATION"
-
-
-class InvalidArgumentError(UitpasError, ValueError):
-    """An argument was refused before any request was made."""
-
-    code = "INVALID_ARGUMENT"
-
-
-class ApiError(UitpasError):
-    """The API answered with an error code in its XML envelope."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int,
-        required_permission: str | None = None,
-        endpoint: str = "",
-    ) -> None:
-        text = f"{code}: {message}" if message else code
-        if required_permission:
-            text += f" (requires permission {required_permission!r})"
-        if endpoint:
-            text += f" [{endpoint}, HTTP {status}]"
-        super().__init__(text)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.required_permission = required_permission
-        self.endpoint = endpoint
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
-            f"status={self.status}, required_permission={self.required_permission!r})"
-        )
-
-
-class AccessDeniedError(ApiError):
-    """The acting employee lacks a permission (``ACCESS_DENIED``)."""
-
-
-class UnknownBalieError(ApiError):
-    """The balie consumer key is not known (``UNKNOWN_BALIE_CONSUMERKEY``)."""
-
-
-class UnknownReportError(ApiError):
-    """The server does not know (or no longer knows) this report (``UNKNOWN_REPORT_ID``)."""
-
-
-class ReportGenerationError(ApiError):
-    """The server failed to generate the report (``ACTION_FAILED``)."""
-
-
-class ReportNotReadyError(ApiError):
-    """The report was downloaded before it completed (``INVALID_REPORT_STATUS``)."""
-
-
-class InvalidRequestError(ApiError):
-    """The server refused a parameter (``MISSING_REQUIRED_FIELDS``, ``PARSE_INVALID_*``)."""
-
-
-class CardError(ApiError):
-    """The card or voucher cannot be priced (``UNKNOWN_CARD``, ``UNKNOWN_VOUCHER``, ...)."""
-
-
-_API_ERROR_CLASSES: dict[str, type[ApiError]] = {
-    "ACCESS_DENIED": AccessDeniedError,
-    "UNKNOWN_BALIE_CONSUMERKEY": UnknownBalieError,
-    "UNKNOWN_REPORT_ID": UnknownReportError,
-    "ACTION_FAILED": ReportGenerationError,
-    "INVALID_REPORT_STATUS": ReportNotReadyError,
-    "MISSING_REQUIRED_FIELDS": InvalidRequestError,
-    "UNKNOWN_CARD": CardError,
-    "UNKNOWN_VOUCHER": CardError,
-    "INVALID_VOUCHER_STATUS": CardError,
-    "BALIE_NOT_AUTHORIZED": CardError,
-}
-
-
-def api_error_class(code: str) -> type[ApiError]:
-    """Return the ApiError subclass for a server error code (``ApiError`` when unknown)."""
-    if code in _API_ERROR_CLASSES:
-        return _API_ERROR_CLASSES[code]
-    if code.startswith("PARSE_INVALID"):
-        return InvalidRequestError
-    return ApiError
-
-
-class TransportError(UitpasError):
-    """The request got no HTTP answer."""
-
-    code = "TRANSPORT"
-
-
-class ConnectError(TransportError):
-    """No connection could be made, so the request never reached the server."""
-
-    code = "CONNECT"
-
-
-class ConnectionLostError(TransportError):
-    """The connection broke after the request may have reached the server."""
-
-    code = "CONNECTION_LOST"
-
-
-class RequestTimeoutError(TransportError):
-    """No complete answer arrived within the timeout."""
-
-    code = "TIMEOUT"
-
-
-class ProtocolError(UitpasError):
-    """An HTTP answer that is not what the API speaks."""
-
-    code = "PROTOCOL"
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class HttpStatusError(ProtocolError):
-    """An HTTP error status without the API's XML envelope."""
-
-    code = "HTTP_STATUS"
-
-
-class RateLimitedError(HttpStatusError):
-    """The server asked us to slow down (HTTP 429)."""
-
-    code = "RATE_LIMITED"
-
-    def __init__(self, message: str, *, status: int = 429, retry_after: float | None) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
-
-class ServerError(HttpStatusError):
-    """The server or a proxy in front of it failed (HTTP 5xx)."""
-
-    code = "SERVER_ERROR"
-
-    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
-
-
-class AuthenticationError(HttpStatusError):
-    """The OAuth signature or token was refused outside the API's XML envelope."""
-
-    code = "AUTHENTICATION"
-
-
-class MalformedResponseError(ProtocolError):
-    """The body is not XML, is unsafe XML, or has an unexpected shape."""
-
-    code = "MALFORMED_RESPONSE"
-
-
-class DownloadError(ProtocolError):
-    """A report download was truncated, is not a zip, or cannot be stored."""
-
-    code = "DOWNLOAD"
-
-
-class ReportTooLargeError(DownloadError):
-    """A report download went past the configured size cap."""
-
-    code = "REPORT_TOO_LARGE"
-
-
-class ReportTimeoutError(UitpasError):
-    """A report did not complete before its polling deadline."""
-
-    code = "REPORT_TIMEOUT"
-
-
-class LoginError(UitpasError):
-    """The three-legged OAuth login did not end with an access token; nothing was stored."""
-
-    code = "LOGIN"
-
-    def __init__(self, message: str, *, problem: str | None = None) -> None:
-        super().__init__(message)
-        #: The server's ``oauth_problem`` name, when it gave one.
-        self.problem = problem
-
-
-class AuthorizationDeniedError(LoginError):
-    """The user refused access on the authorize page."""
-
-    code = "AUTHORIZATION_DENIED"
-
-
-class VerifierRejectedError(LoginError):
-    """The server refused the ``oauth_verifier``: wrong, or already used."""
-
-    code = "VERIFIER_REJECTED"
-
-
-class RequestTokenExpiredError(LoginError):
-    """The request token expired before it was exchanged for an access token."""
-
-    code = "REQUEST_TOKEN_EXPIRED"
-
-
-class LoginTimeoutError(LoginError):
-    """No valid authorization callback reached the listener in time."""
-
-    code = "LOGIN_TIMEOUT"

@@ -8,22 +8,22 @@
         results = await ReportOrchestrator(finam, out_dir, journal=...).run(
             [AccountReportRequest(account_id=a, start=start, end=end) for a in accounts])
 
-``FinamClient`` is itself a :class:`~uitpas_async.backend.ReportBackend`
+``FinamClient`` is itself a :class:`~uitpas_async.engine.backend.ReportBackend`
 (provider ``finam``). The secret is traded for a JWT that is renewed once for
 everyone before it expires; neither ever reaches a log, a repr or an error.
 """
 
 from __future__ import annotations
 
-from .client import (
+from uitpas_async.finam.client import (
     DEFAULT_BASE_URL,
     DEFAULT_NOT_FOUND_GRACE,
     DEFAULT_RATE_PER_METHOD,
     SECRET_VARIABLE,
     FinamClient,
 )
-from .errors import FinamReportError, FinamReportNotFoundError
-from .models import (
+from uitpas_async.finam.errors import FinamReportError, FinamReportNotFoundError
+from uitpas_async.finam.models import (
     AccountReportInfo,
     AccountReportJob,
     AccountReportRequest,

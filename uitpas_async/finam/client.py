@@ -2,10 +2,10 @@
 
 Each call goes: build an :class:`~uitpas_async.finam.protocol.ApiRequest` (pure),
 then per attempt get a fresh JWT (renewed single-flight by the
-:class:`~uitpas_async.finam.auth.TokenManager`), wait for a request slot and a
+:class:`~uitpas_async.engine.tokens.TokenManager`), wait for a request slot and a
 rate token of that method, send, and check the answer (pure). A 401 renews the
 token once and tries the call again. The client satisfies
-:class:`~uitpas_async.backend.ReportBackend`, so ``ReportOrchestrator(finam, ...)``
+:class:`~uitpas_async.engine.backend.ReportBackend`, so ``ReportOrchestrator(finam, ...)``
 drives it like any provider.
 """
 
@@ -25,8 +25,8 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from ..backend import JobRequest, StartedReport
-from ..config import (
+from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
     DEFAULT_POLL,
     DEFAULT_RETRY,
@@ -36,7 +36,7 @@ from ..config import (
     RetryPolicy,
     Timeouts,
 )
-from ..errors import (
+from uitpas_async.engine.errors import (
     AuthenticationError,
     ConfigurationError,
     DownloadError,
@@ -46,26 +46,26 @@ from ..errors import (
     ReportTimeoutError,
     UitpasError,
 )
-from ..models import DownloadedReport
-from ..pacing import PriorityPacer
-from ..retry import retry_call
-from ..transport import (
+from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.pacing import PriorityPacer
+from uitpas_async.engine.retry import retry_call
+from uitpas_async.engine.tokens import TokenManager
+from uitpas_async.engine.transport import (
     HttpClientBase,
     HttpSession,
     StreamingResponse,
     translate_errors,
 )
-from . import protocol
-from .auth import TokenManager
-from .errors import FinamReportError, FinamReportNotFoundError
-from .models import (
+from uitpas_async.finam import protocol
+from uitpas_async.finam.errors import FinamReportError, FinamReportNotFoundError
+from uitpas_async.finam.models import (
     AccountReportInfo,
     AccountReportJob,
     AccountReportRequest,
     ReportCreationStatus,
     ReportForm,
 )
-from .storage import store_file
+from uitpas_async.finam.storage import store_file
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -7,7 +7,7 @@
     └── UnknownReportError
         └── FinamReportNotFoundError      status NOT_FOUND past the grace period
 
-Every other Finam fault raises the shared classes of :mod:`uitpas_async.errors`:
+Every other Finam fault raises the shared classes of :mod:`uitpas_async.engine.errors`:
 ``AuthenticationError`` (401), ``RateLimitedError`` (429), ``ServerError`` (5xx),
 ``ApiError`` with the gRPC status name as ``code`` (``INVALID_ARGUMENT``, ...),
 ``MalformedResponseError`` (not the JSON expected, or ``SUCCESS`` without a URL).
@@ -15,7 +15,7 @@ Every other Finam fault raises the shared classes of :mod:`uitpas_async.errors`:
 
 from __future__ import annotations
 
-from ..errors import ApiError, UnknownReportError
+from uitpas_async.engine.errors import ApiError, UnknownReportError
 
 __all__ = ["FinamReportError", "FinamReportNotFoundError"]
 

@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import attrs
 
-from ..errors import InvalidArgumentError
-from ..protocol import safe_filename
+from uitpas_async.engine.errors import InvalidArgumentError
+from uitpas_async.engine.filenames import safe_filename
 
 __all__ = [
     "AccountReportInfo",
@@ -119,7 +119,7 @@ class TokenDetails:
 
 
 def _validate_request(instance: AccountReportRequest, _: object, __: object) -> None:
-    from .protocol import validate_account_id, validate_form, validate_range
+    from uitpas_async.finam.protocol import validate_account_id, validate_form, validate_range
 
     validate_account_id(instance.account_id)
     validate_range(instance.start, instance.end)

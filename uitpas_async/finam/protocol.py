@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import attrs
 
-from ..errors import (
+from uitpas_async.engine.errors import (
     AccessDeniedError,
     ApiError,
     AuthenticationError,
@@ -30,8 +30,8 @@ from ..errors import (
     RateLimitedError,
     ServerError,
 )
-from ..protocol import parse_retry_after
-from .models import (
+from uitpas_async.engine.retry_after import parse_retry_after
+from uitpas_async.finam.models import (
     AccountReportInfo,
     AccountReportJob,
     DateRange,

@@ -33,13 +33,12 @@ from typing import Any, Literal, get_args
 import attrs
 from aiohttp import web
 
-from ..errors import UitpasError
-from ..sandbox.app import format_retry_after
-from ..sandbox.config import _check_probability, _non_negative
-from ..sandbox.loopback import DEFAULT_HOST, LoopbackServer
-from ..sandbox.ratelimit import TokenBucket
-from . import protocol
-from .models import ReportForm
+from uitpas_async.engine.errors import UitpasError
+from uitpas_async.finam import protocol
+from uitpas_async.finam.models import ReportForm
+from uitpas_async.sandboxkit.loopback import DEFAULT_HOST, LoopbackServer
+from uitpas_async.sandboxkit.ratelimit import TokenBucket, format_retry_after
+from uitpas_async.xml_api.sandbox.config import _check_probability, _non_negative
 
 __all__ = [
     "FAULT_ENDPOINTS",

@@ -2,7 +2,7 @@
 
 Unlike UiTPAS reports (always zips, checked as such), Finam's link serves
 whatever the broker produced (PDF, XML, XLSX, HTML), so the only checks are the
-declared length and the size cap; the shared :func:`~uitpas_async.download.store_report`
+declared length and the size cap; the shared :func:`~uitpas_async.engine.storage.store_report`
 does the streaming, the owner-only temporary file and the atomic rename.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
-from ..download import DEFAULT_CONTENT_TYPE, store_report
-from ..models import DownloadedReport
-from ..protocol import safe_filename
-from ..transport import StreamingResponse
+from uitpas_async.engine.filenames import safe_filename
+from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.storage import DEFAULT_CONTENT_TYPE, store_report
+from uitpas_async.engine.transport import StreamingResponse
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "fallback_filename", "store_file"]
 

@@ -1,28 +1,23 @@
-"""A faithful local imitation of the UiTPAS XML API, for tests, the CLI and benchmarks.
+"""The UiTPAS XML API's sandbox, under its first name (``uitpas_async.sandbox``).
 
-::
-
-    async with Sandbox(SandboxConfig(balies=5, generation_median=0.05)) as sb:
-        ...  # sign requests with sb.credentials and send them to sb.base_url
-
-The server speaks real HTTP on loopback, verifies OAuth 1.0a HMAC-SHA1 signatures
-(stale timestamps and replayed nonces included), generates financial reports that
-take a lognormal time to complete, serves them as zips of .xlsx workbooks, and
-injects the faults that ``FaultRule`` objects describe, all deterministic from one seed.
+It lives in :mod:`uitpas_async.xml_api.sandbox`; this name stays for the README's
+``python -m uitpas_async.sandbox`` and for code that imports it.
 """
 
 from __future__ import annotations
 
-from .config import (
+from uitpas_async.xml_api.sandbox import (
     ENDPOINTS,
     FAULT_KINDS,
     SANDBOX_CREDENTIALS,
     FaultRule,
+    Sandbox,
     SandboxBalie,
     SandboxConfig,
+    SandboxReport,
+    SandboxStats,
+    serve,
 )
-from .server import Sandbox, serve
-from .state import SandboxReport, SandboxStats
 
 __all__ = [
     "ENDPOINTS",

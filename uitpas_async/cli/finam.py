@@ -1,0 +1,213 @@
+"""``uitpas-async finam reports fetch``: every account's Finam report at once, resumable.
+
+Wired into the main parser by :func:`add_commands`. ``--period latest`` means
+the last full calendar quarter before today (at most 92 days, so Finam always
+accepts it); ``2024-Q1`` and ``A..B`` work as for UiTPAS. The secret comes from
+``FINAM_SECRET``; ``--sandbox [N]`` runs against a local Finam sandbox with N
+accounts instead. Exit status 0: all done; 1: some failed; 2: usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from uitpas_async.engine.config import Limits, PollPolicy
+from uitpas_async.engine.errors import ConfigurationError
+from uitpas_async.engine.orchestrator import ReportOrchestrator, ReportResult
+from uitpas_async.finam.client import DEFAULT_BASE_URL, SECRET_VARIABLE, FinamClient
+from uitpas_async.finam.models import AccountReportRequest, ReportForm
+
+__all__ = ["add_commands", "latest_period", "manifest_record", "read_accounts"]
+
+DEFAULT_OUT_DIR = "finam-reports"
+DEFAULT_MAX_IN_FLIGHT = 20
+DEFAULT_SANDBOX_ACCOUNTS = 20
+MANIFEST_NAME = "manifest.jsonl"
+#: Environment variable that points the command at another Finam REST base URL.
+BASE_URL_VARIABLE = "FINAM_BASE_URL"
+#: Sandbox reports take about this long, so a demo run finishes in seconds.
+SANDBOX_GENERATION_MEDIAN = 1.0
+SANDBOX_POLL = PollPolicy(initial_delay=0.5, multiplier=1.5, max_interval=5.0, timeout=300.0)
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def latest_period(today: date) -> tuple[date, date]:
+    """Return the last full calendar quarter before ``today`` (never over 92 days)."""
+    quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    end = quarter_start - timedelta(days=1)
+    return date(end.year, end.month - 2, 1), end
+
+
+def read_accounts(path: Path) -> list[str]:
+    """Read account ids: one a line, or CSV with the id first; ``#`` starts a comment.
+
+    Raises:
+        ConfigurationError: unreadable, or no ids.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read accounts file {path}: {exc.strerror}") from exc
+    accounts: list[str] = []
+    for row in csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#")):
+        cell = row[0].strip() if row else ""
+        if not cell or (not accounts and cell.lower() in ("account", "account_id", "id")):
+            continue
+        accounts.append(cell)
+    if not accounts:
+        raise ConfigurationError(f"no account ids in {path}")
+    return accounts
+
+
+def manifest_record(result: ReportResult) -> dict[str, Any]:
+    """Return the manifest line of one result (like UiTPAS's, with ``account``)."""
+    from uitpas_async.cli.main import result_record
+
+    request = result.request
+    report = result.report
+    return {
+        "account": request.account_id,
+        "form": request.form.name,
+        **result_record(result),
+        "content_type": report.content_type if report and report.content_type else None,
+    }
+
+
+@contextlib.asynccontextmanager
+async def _connection(args: argparse.Namespace) -> AsyncIterator[tuple[FinamClient, list[str]]]:
+    """Yield a client (and the sandbox's accounts, if any) for the command's target."""
+    rate = getattr(args, "rate", None)
+    limits = Limits()
+    if args.sandbox is None:
+        base_url = args.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
+        client = FinamClient.from_env(base_url=base_url, limits=limits, **_rate(rate))
+        async with client:
+            yield client, []
+        return
+    from uitpas_async.finam.sandbox import FinamSandbox, FinamSandboxConfig
+
+    count = args.sandbox if isinstance(args.sandbox, int) and args.sandbox > 0 else 0
+    config = FinamSandboxConfig(
+        accounts=count or DEFAULT_SANDBOX_ACCOUNTS,
+        generation_median=SANDBOX_GENERATION_MEDIAN,
+        generation_sigma=0.5,
+        json_style="mixed",
+    )
+    async with (
+        FinamSandbox(config) as sandbox,
+        FinamClient(
+            sandbox.secret, base_url=sandbox.base_url, poll=SANDBOX_POLL, **_rate(rate)
+        ) as client,
+    ):
+        print(
+            f"finam sandbox: {sandbox.base_url} with {len(sandbox.accounts)} accounts",
+            file=sys.stderr,
+        )
+        yield client, list(sandbox.accounts)
+
+
+def _rate(rate: float | None) -> dict[str, Any]:
+    return {} if rate is None else {"rate_per_method": rate}
+
+
+def _requests(args: argparse.Namespace, sandbox_accounts: list[str]) -> list[AccountReportRequest]:
+    from uitpas_async.cli.main import parse_period
+
+    accounts = list(args.account or [])
+    if args.accounts:
+        accounts += read_accounts(Path(args.accounts))
+    accounts = accounts or sandbox_accounts
+    if not accounts:
+        raise ConfigurationError("name accounts with --account ID (repeatable) or --accounts FILE")
+    period = parse_period(args.period) or latest_period(date.today())
+    form = ReportForm.parse(args.form)
+    unique = list(dict.fromkeys(accounts))
+    return [AccountReportRequest(account, period[0], period[1], form) for account in unique]
+
+
+async def _cmd_fetch(args: argparse.Namespace) -> int:
+    from uitpas_async.cli.main import _Progress, _summary, write_manifest
+
+    out_dir = Path(args.out)
+    journal = Path(args.journal) if args.journal else out_dir / "journal.sqlite"
+    async with _connection(args) as (client, sandbox_accounts):
+        requests = _requests(args, sandbox_accounts)
+        with _Progress(len(requests), stream=sys.stderr) as progress:
+            orchestrator = ReportOrchestrator(
+                client,
+                out_dir,
+                journal=journal,
+                max_in_flight=args.max_in_flight,
+                poll=client.poll_policy,
+                on_event=progress,
+            )
+            results = await orchestrator.run(requests)
+    write_manifest(results, out_dir / MANIFEST_NAME, manifest_record)
+    _summary(results, sys.stdout)
+    print(f"manifest: {out_dir / MANIFEST_NAME}")
+    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Add ``finam reports fetch`` to the main command's subparsers."""
+    finam = commands.add_parser("finam", help="Finam Trade API account reports")
+    finam_commands = finam.add_subparsers(dest="finam_command", required=True, metavar="COMMAND")
+    reports = finam_commands.add_parser("reports", help="bulk account report jobs")
+    reports_commands = reports.add_subparsers(dest="finam_reports_command", required=True)
+    fetch = reports_commands.add_parser(
+        "fetch",
+        parents=[common],
+        help="fetch the broker reports of many accounts at once (resumable)",
+        description="Create, poll and download the Finam report of every account, "
+        "concurrently. Writes OUT/<account>/<file> (kept as served: PDF, XML, ...) and "
+        f"OUT/{MANIFEST_NAME}. The secret comes from {SECRET_VARIABLE}; --base-url or "
+        f"{BASE_URL_VARIABLE} overrides {DEFAULT_BASE_URL}. With --sandbox [N], a local "
+        "sandbox with N accounts stands in. Run again with the same journal to resume. "
+        "Exit status 0: all done; 1: some failed; 2: usage or configuration error.",
+    )
+    fetch.add_argument("--account", action="append", help="account id (repeatable)")
+    fetch.add_argument("--accounts", help="file of account ids: one a line, or CSV id,...")
+    fetch.add_argument(
+        "--period",
+        default="latest",
+        help="latest (last full calendar quarter), 2024-Q1 or A..B (at most 92 days)",
+    )
+    fetch.add_argument("--form", choices=("short", "long"), default="long", help="report form")
+    fetch.add_argument("--out", default=DEFAULT_OUT_DIR, help="destination directory")
+    fetch.add_argument("--journal", help="journal file (default: OUT/journal.sqlite)")
+    fetch.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        help="reports generating at once",
+    )
+    fetch.add_argument(
+        "--rate", type=_positive_float, help="requests per second per method (default 3)"
+    )
+    fetch.set_defaults(handler=_cmd_fetch)

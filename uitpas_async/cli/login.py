@@ -1,0 +1,277 @@
+"""``uitpas-async login``, ``logout`` and ``whoami``: get, forget and show the credentials in use.
+
+``login`` runs the three-legged OAuth flow (:func:`uitpas_async.xml_api.login.login`)
+and saves the access token, with the consumer key and secret, for the selected
+environment (:mod:`uitpas_async.xml_api.credential_store`). Every other command picks
+the saved credentials up when the ``UITPAS_*`` variables are not all set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from uitpas_async.engine.errors import ConfigurationError
+from uitpas_async.xml_api.credential_store import (
+    CredentialStore,
+    StoredLogin,
+    environment_name,
+    resolve_credentials,
+)
+from uitpas_async.xml_api.login import DEFAULT_LOGIN_TIMEOUT, AccessToken, login, open_in_browser
+from uitpas_async.xml_api.models import (
+    CREDENTIAL_VARIABLES,
+    ENVIRONMENTS,
+    Consumer,
+    Credentials,
+    mask,
+)
+
+__all__ = ["add_commands"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+CONSUMER_KEY_VARIABLE, CONSUMER_SECRET_VARIABLE = CREDENTIAL_VARIABLES[:2]
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _label(base_url: str) -> str:
+    """Return ``test`` for a public environment's URL, else the URL itself."""
+    return environment_name(base_url) or base_url.rstrip("/")
+
+
+def _short(key: str) -> str:
+    """Return a consumer key cut to its first characters, enough to recognise it."""
+    return key if len(key) <= 12 else key[:8] + "…"
+
+
+def _ask(prompt: str, *, secret: bool) -> str:
+    """Prompt on the terminal (the secret without echo); refuse when there is no terminal."""
+    if not sys.stdin.isatty():
+        raise ConfigurationError(
+            f"set {CONSUMER_KEY_VARIABLE} and {CONSUMER_SECRET_VARIABLE}: "
+            "there is no terminal to ask for them"
+        )
+    if secret:
+        return getpass.getpass(prompt).strip()
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
+def consumer_from_env_or_prompt() -> Consumer:
+    """Return the consumer key and secret from the environment, or ask for them."""
+    key = os.environ.get(CONSUMER_KEY_VARIABLE) or _ask("Consumer key: ", secret=False)
+    secret = os.environ.get(CONSUMER_SECRET_VARIABLE) or _ask(
+        "Consumer secret (hidden): ", secret=True
+    )
+    if not key or not secret:
+        raise ConfigurationError("the consumer key and secret must not be empty")
+    return Consumer(key, secret)
+
+
+def _env_credentials_set() -> bool:
+    return all(os.environ.get(name) for name in CREDENTIAL_VARIABLES)
+
+
+async def _open_or_tell(url: str) -> bool:
+    opened = await open_in_browser(url)
+    if not opened:
+        _say("No browser could be opened here: open the URL above on any machine.", err=True)
+    return opened
+
+
+async def _run_flow(args: argparse.Namespace, base_url: str, consumer: Consumer) -> AccessToken:
+    def show(url: str) -> None:
+        _say("Open this URL in a browser and authorize the application:", err=True)
+        _say(f"  {url}", err=True)
+        _say(f"Waiting up to {args.timeout:g} s for the authorization (Ctrl-C cancels)…", err=True)
+
+    opener = None if args.no_browser else _open_or_tell
+    return await login(base_url, consumer, open_browser=opener, show_url=show, timeout=args.timeout)
+
+
+async def _cmd_login(
+    args: argparse.Namespace, base_url_of: Callable[[argparse.Namespace], str]
+) -> int:
+    if args.sandbox is not None:
+        return await _login_sandbox(args)
+    base_url = base_url_of(args)
+    consumer = consumer_from_env_or_prompt()
+    _say(f"Logging in to {_label(base_url)} with consumer key {_short(consumer.key)}", err=True)
+    access = await _run_flow(args, base_url, consumer)
+    store = CredentialStore()
+    saved = StoredLogin(
+        base_url,
+        consumer.credentials(access.token, access.secret),
+        access.user_id,
+        datetime.now(timezone.utc),
+    )
+    path = store.save(saved)
+    who = f" as user {access.user_id}" if access.user_id else ""
+    _say(
+        f"Logged in to {_label(base_url)}{who} with consumer key {_short(consumer.key)}; "
+        f"credentials saved to {path}"
+    )
+    if _env_credentials_set():
+        _say("note: the UITPAS_* environment variables are set and take precedence", err=True)
+    return EXIT_OK
+
+
+async def _login_sandbox(args: argparse.Namespace) -> int:
+    from uitpas_async.xml_api.client import UitpasClient
+    from uitpas_async.xml_api.sandbox import Sandbox, SandboxConfig
+
+    async with Sandbox(SandboxConfig(balies=1)) as sandbox:
+        consumer = Consumer(sandbox.credentials.consumer_key, sandbox.credentials.consumer_secret)
+        _say(f"sandbox: {sandbox.base_url}", err=True)
+        access = await _run_flow(args, sandbox.base_url, consumer)
+        credentials = consumer.credentials(access.token, access.secret)
+        balie = sandbox.balies[0].key
+        async with UitpasClient(sandbox.base_url, credentials) as client:
+            periods = await client.get_financial_report_periods(balie_consumer_key=balie)
+    _say(
+        f"Logged in to the sandbox as user {access.user_id}; the access token works "
+        f"({len(periods)} periods for balie {balie}). Not saved: the sandbox ends with "
+        "this command."
+    )
+    return EXIT_OK
+
+
+def _nothing_for_sandbox(args: argparse.Namespace) -> bool:
+    if args.sandbox is None:
+        return False
+    _say("The sandbox uses its built-in credentials; nothing is saved for it.")
+    return True
+
+
+async def _cmd_logout(
+    args: argparse.Namespace, base_url_of: Callable[[argparse.Namespace], str]
+) -> int:
+    if _nothing_for_sandbox(args):
+        return EXIT_OK
+    base_url = base_url_of(args)
+    store = CredentialStore()
+    if store.remove(base_url):
+        _say(f"Logged out of {_label(base_url)}: removed its credentials from {store.path}")
+    else:
+        _say(f"Not logged in to {_label(base_url)}: no saved credentials in {store.path}")
+    if _env_credentials_set():
+        _say("note: the UITPAS_* environment variables are still set and still used", err=True)
+    return EXIT_OK
+
+
+def _describe(credentials: Credentials) -> list[str]:
+    return [
+        f"consumer key: {credentials.consumer_key}",
+        "consumer secret: ***",
+        f"token: {mask(credentials.token)}",
+        "token secret: ***",
+    ]
+
+
+async def _cmd_whoami(
+    args: argparse.Namespace, base_url_of: Callable[[argparse.Namespace], str]
+) -> int:
+    if args.sandbox is not None:
+        from uitpas_async.xml_api.sandbox import SANDBOX_CREDENTIALS
+
+        _say("environment: in-process sandbox (built-in credentials)")
+        for line in _describe(SANDBOX_CREDENTIALS):
+            _say(line)
+        return EXIT_OK
+    base_url = base_url_of(args)
+    name = environment_name(base_url)
+    store = CredentialStore()
+    try:
+        resolved = resolve_credentials(base_url, store=store)
+    except ConfigurationError:
+        login_hint = f"--env {name}" if name else f"--base-url {base_url}"
+        _say(
+            f"Not logged in to {_label(base_url)}: run `uitpas-async login {login_hint}` "
+            "or set the UITPAS_* variables",
+            err=True,
+        )
+        return EXIT_FAILED
+    _say(f"environment: {name or 'custom'} ({base_url.rstrip('/')})")
+    if resolved.stored is not None:
+        saved = resolved.stored
+        when = f", {saved.saved_at:%Y-%m-%d %H:%M} UTC" if saved.saved_at else ""
+        _say(f"credentials: saved by `uitpas-async login` in {store.path}{when}")
+        if saved.user_id:
+            _say(f"user id: {saved.user_id}")
+    else:
+        _say("credentials: the UITPAS_* environment variables")
+        if store.load(base_url) is not None:
+            _say(f"  (they override the credentials saved in {store.path})")
+    for line in _describe(resolved.credentials):
+        _say(line)
+    return EXIT_OK
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def add_commands(
+    commands: Any,
+    common: argparse.ArgumentParser,
+    *,
+    base_url_of: Callable[[argparse.Namespace], str],
+) -> None:
+    """Add ``login``, ``logout`` and ``whoami`` to the command parser."""
+    environments = ", ".join(sorted(ENVIRONMENTS))
+
+    def bind(handler: Callable[..., Any]) -> Callable[[argparse.Namespace], Any]:
+        async def run(args: argparse.Namespace) -> int:
+            return int(await handler(args, base_url_of))
+
+        return run
+
+    login_parser = commands.add_parser(
+        "login",
+        parents=[common],
+        help="log in as a balie employee and save the access token",
+        description="Get a user access token with the three-legged OAuth flow: a one-shot "
+        "listener on 127.0.0.1 receives the authorization, and the token is saved (mode "
+        "0600) for the environment, for every other command to use. The consumer key and "
+        f"secret come from {CONSUMER_KEY_VARIABLE} and {CONSUMER_SECRET_VARIABLE}, or are "
+        f"asked for. Environments: {environments}, or --base-url.",
+    )
+    login_parser.add_argument(
+        "--no-browser", action="store_true", help="only print the authorize URL; open no browser"
+    )
+    login_parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_LOGIN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for the authorization (default {DEFAULT_LOGIN_TIMEOUT:g})",
+    )
+    login_parser.set_defaults(handler=bind(_cmd_login))
+
+    logout = commands.add_parser(
+        "logout", parents=[common], help="remove the saved credentials of the environment"
+    )
+    logout.set_defaults(handler=bind(_cmd_logout))
+
+    whoami = commands.add_parser(
+        "whoami",
+        parents=[common],
+        help="show the environment and consumer key in use (secrets masked)",
+    )
+    whoami.set_defaults(handler=bind(_cmd_whoami))

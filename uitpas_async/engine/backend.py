@@ -1,0 +1,98 @@
+"""The seam between the orchestrator and a report provider: start, poll, download.
+
+The orchestrator knows nothing else about a provider. A backend turns one
+request into a started report, answers whether it is ready, and downloads it;
+it also says which errors mean "the server forgot this report".
+
+A client may be a backend itself (``FinamClient``) or name its adapter through
+:class:`HasReportBackend` (``UitpasClient.report_backend()``), so that
+``ReportOrchestrator(client, ...)`` works for every provider without the engine
+knowing any.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from uitpas_async.engine.errors import UitpasError
+from uitpas_async.engine.models import DownloadedReport
+
+__all__ = ["HasReportBackend", "JobRequest", "ReportBackend", "StartedReport", "as_backend"]
+
+
+@runtime_checkable
+class JobRequest(Protocol):
+    """What the orchestrator needs from any provider's request."""
+
+    @property
+    def job_key(self) -> str:
+        """A stable identity of the request within its provider (journal key)."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The owner of the report (balie, account), used as its folder name."""
+        ...
+
+
+@attrs.frozen
+class StartedReport:
+    """A report a provider has started, with the period it covers."""
+
+    report_id: str
+    start: date | None = None
+    end: date | None = None
+
+
+@runtime_checkable
+class ReportBackend(Protocol):
+    """A provider of asynchronously generated reports."""
+
+    #: Short provider name, part of every journal key.
+    provider: str
+
+    async def resolve_request(self, request: JobRequest) -> JobRequest:
+        """Settle what the journal key depends on (such as "latest" as concrete dates)."""
+        ...
+
+    async def start_report(self, request: JobRequest) -> StartedReport:
+        """Start generating the report for ``request``."""
+        ...
+
+    async def report_ready(self, request: JobRequest, report_id: str) -> bool:
+        """Return whether the report can be downloaded."""
+        ...
+
+    async def download_report(
+        self, request: JobRequest, report_id: str, dest_dir: Path
+    ) -> DownloadedReport:
+        """Download the finished report into ``dest_dir``."""
+        ...
+
+    def is_report_gone(self, error: UitpasError) -> bool:
+        """Return whether ``error`` means the server no longer knows the report."""
+        ...
+
+    # Optional: a backend may also have ``request_rate`` (float | None), the most
+    # status calls per second its client admits. The orchestrator then spaces the
+    # batch's polls to keep within it rather than queueing at the limiter.
+
+
+@runtime_checkable
+class HasReportBackend(Protocol):
+    """A client that is not a backend itself but can give one."""
+
+    def report_backend(self) -> ReportBackend:
+        """Return the backend that drives this client's reports."""
+        ...
+
+
+def as_backend(source: ReportBackend | HasReportBackend) -> ReportBackend:
+    """Return ``source`` as a backend: itself, or the one it names."""
+    if isinstance(source, HasReportBackend):
+        return source.report_backend()
+    return source

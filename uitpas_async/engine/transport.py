@@ -1,0 +1,279 @@
+"""The I/O seam: send one already-signed request over aiohttp and hand back what came back.
+
+aiohttp's exceptions become this package's at exactly one boundary,
+:func:`translate_errors`. Messages name the endpoint, never the URL or headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from types import TracebackType
+from typing import TypeVar
+
+import aiohttp
+import attrs
+
+from uitpas_async.engine.errors import (
+    ConnectError,
+    ConnectionLostError,
+    MalformedResponseError,
+    RequestTimeoutError,
+    TransportError,
+)
+
+__all__ = [
+    "AiohttpTransport",
+    "HttpClientBase",
+    "HttpSession",
+    "RawResponse",
+    "StreamingResponse",
+    "translate_errors",
+]
+
+#: Returns a fresh ``Authorization`` value; called at the moment each request is sent.
+Authorize = Callable[[], str]
+
+#: Size of the chunks a download is streamed in.
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+@attrs.frozen
+class RawResponse:
+    """A whole answer: status, headers and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@attrs.frozen
+class StreamingResponse:
+    """An answer whose body is read in chunks."""
+
+    status: int
+    headers: Mapping[str, str]
+    #: Declared body length, if any.
+    content_length: int | None
+    _response: aiohttp.ClientResponse = attrs.field(repr=False)
+    _endpoint: str = attrs.field(repr=False)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks; transport faults surface as TransportError."""
+        with translate_errors(self._endpoint):
+            async for chunk in self._response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+                yield chunk
+
+    async def read(self, limit: int) -> bytes:
+        """Read the whole body, but no more than ``limit + 1`` bytes."""
+        with translate_errors(self._endpoint):
+            return await _read_capped(self._response.content, limit)
+
+
+async def _read_capped(
+    content: aiohttp.StreamReader, limit: int, declared_length: int | None = None
+) -> bytes:
+    """Read a body to its end, stopping once it is past ``limit`` bytes."""
+    if declared_length is not None and declared_length <= limit:
+        # A declared length within the cap: one read, and aiohttp stops at that length.
+        return await content.read()
+    buffer = bytearray()
+    async for chunk in content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+        buffer += chunk
+        if len(buffer) > limit:
+            break
+    return bytes(buffer)
+
+
+@contextlib.contextmanager
+def translate_errors(endpoint: str) -> Iterator[None]:
+    """Map aiohttp and timeout exceptions to the package's TransportError branch."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as exc:
+        raise ConnectError(f"{endpoint}: cannot connect ({type(exc).__name__})") from exc
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise RequestTimeoutError(f"{endpoint}: timed out") from exc
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        # After ClientConnectorError: every other connection fault may follow the send.
+        raise ConnectionLostError(f"{endpoint}: connection lost ({type(exc).__name__})") from exc
+    except aiohttp.ClientResponseError as exc:
+        raise MalformedResponseError(
+            f"{endpoint}: unreadable HTTP answer ({type(exc).__name__})", status=exc.status or None
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"{endpoint}: {type(exc).__name__}") from exc
+
+
+class AiohttpTransport:
+    """Sends signed requests on one shared aiohttp session."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, connect_timeout: float) -> None:
+        # The session every request of this client goes through.
+        self._session = session
+        # Seconds to establish a connection, within each attempt's total timeout.
+        self._connect_timeout = connect_timeout
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, total: float) -> aiohttp.ClientTimeout:
+        # A client uses two or three totals; ClientTimeout is frozen, so build each once.
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=total, sock_connect=self._connect_timeout)
+            self._timeouts[total] = timeout
+        return timeout
+
+    @staticmethod
+    def _signing(authorize: Authorize) -> tuple[aiohttp.ClientMiddlewareType]:
+        """Sign in a middleware, so every physical send gets a fresh nonce and timestamp.
+
+        aiohttp quietly sends an idempotent request again when a kept-alive
+        connection turns out closed; a header set beforehand would then be a
+        replayed nonce, which OAuth servers refuse.
+        """
+
+        async def sign(
+            request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+        ) -> aiohttp.ClientResponse:
+            request.headers["Authorization"] = authorize()
+            return await handler(request)
+
+        return (sign,)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        authorize: Authorize,
+        body: bytes | None,
+        timeout: float,
+        max_body: int,
+        endpoint: str,
+    ) -> RawResponse:
+        """Send one request and read its whole body (at most ``max_body + 1`` bytes)."""
+        with translate_errors(endpoint):
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                timeout=self._timeout(timeout),
+                allow_redirects=False,
+                middlewares=self._signing(authorize),
+            ) as response:
+                payload = await _read_capped(response.content, max_body, response.content_length)
+                return RawResponse(response.status, response.headers, payload)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        authorize: Authorize,
+        timeout: float,
+        endpoint: str,
+    ) -> AsyncIterator[StreamingResponse]:
+        """Send one request and yield its answer with the body unread."""
+        with translate_errors(endpoint):
+            response = await self._session.request(
+                method,
+                url,
+                headers=headers,
+                timeout=self._timeout(timeout),
+                allow_redirects=False,
+                middlewares=self._signing(authorize),
+            )
+        try:
+            yield StreamingResponse(
+                response.status, response.headers, response.content_length, response, endpoint
+            )
+        finally:
+            response.release()
+
+
+class HttpSession:
+    """A client's one aiohttp session: the caller's, or created on first use and closed with it."""
+
+    __slots__ = (
+        "_connect_timeout",
+        "_owned",
+        "_pool_size",
+        "_session",
+        "_transport",
+        "_user_agent",
+    )
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        pool_size: int,
+        connect_timeout: float,
+        user_agent: str,
+    ) -> None:
+        # The caller's session (kept open at close), or None until we create ours.
+        self._session = session
+        self._owned = session is None
+        # Connections in our own pool: at least the client's request bound, so no
+        # request ever waits for a connection inside its timeout.
+        self._pool_size = pool_size
+        self._connect_timeout = connect_timeout
+        self._user_agent = user_agent
+        self._transport: AiohttpTransport | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """Return the session, creating it on first use."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self._user_agent}
+            )
+        return self._session
+
+    def transport(self) -> AiohttpTransport:
+        """Return the transport over the session."""
+        if self._transport is None:
+            self._transport = AiohttpTransport(self.session, connect_timeout=self._connect_timeout)
+        return self._transport
+
+    async def close(self) -> None:
+        """Close the session if it is ours."""
+        if self._owned and self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._transport = None
+
+
+_Client = TypeVar("_Client", bound="HttpClientBase")
+
+
+class HttpClientBase:
+    """The lifecycle of a client over one :class:`HttpSession`: ``async with`` and ``close``."""
+
+    #: Set by the subclass's constructor.
+    _http: HttpSession
+
+    async def __aenter__(self: _Client) -> _Client:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _open(self) -> AiohttpTransport:
+        return self._http.transport()
+
+    async def close(self) -> None:
+        """Close the HTTP session if the client created it."""
+        await self._http.close()

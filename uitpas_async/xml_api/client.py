@@ -1,0 +1,417 @@
+"""``UitpasClient``: the UiTPAS XML API as awaitable methods, signed, limited and retried.
+
+Each call goes: build a :class:`~uitpas_async.xml_api.protocol.Request` (pure), then per
+attempt wait for a request slot and a rate token, sign (so a signature is
+never older than its send), send through the transport, and check the answer
+(pure). Waiting for a slot or a token happens before the attempt's timeout
+starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from uitpas_async.engine.backend import ReportBackend
+from uitpas_async.engine.config import (
+    DEFAULT_LIMITS,
+    DEFAULT_POLL,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    Limits,
+    PollPolicy,
+    RetryPolicy,
+    Timeouts,
+)
+from uitpas_async.engine.errors import (
+    ConfigurationError,
+    DownloadError,
+    RateLimitedError,
+    ReportTimeoutError,
+    UitpasError,
+)
+from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.pacing import PriorityPacer
+from uitpas_async.engine.retry import retry_call
+from uitpas_async.engine.storage import store_report
+from uitpas_async.engine.transport import (
+    HttpClientBase,
+    HttpSession,
+    RawResponse,
+    StreamingResponse,
+)
+from uitpas_async.xml_api import protocol
+from uitpas_async.xml_api.backend import UitpasBackend
+from uitpas_async.xml_api.models import (
+    Credentials,
+    Period,
+    PriceReason,
+    ReportJob,
+    ReportStatus,
+    UitpasPrice,
+)
+from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri
+
+__all__ = ["UitpasClient"]
+
+log = logging.getLogger("uitpas_async")
+
+Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
+USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+class UitpasClient(HttpClientBase):
+    """An asyncio client for the UiTPAS XML API, acting as one balie employee.
+
+    Use it as an async context manager. Pass ``session`` to share an existing
+    ``aiohttp.ClientSession`` (it is then not closed by the client).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        limits: Limits = DEFAULT_LIMITS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        poll: PollPolicy = DEFAULT_POLL,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        signer: OAuthSigner | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError("base_url must be an http(s) URL such as " + _EXAMPLE_URL)
+        if parts.query or parts.fragment:
+            raise ConfigurationError("base_url must not have a query or fragment")
+        if not isinstance(credentials, Credentials):
+            raise ConfigurationError("credentials must be a uitpas_async.Credentials")
+        # The prefix, path included; every endpoint path is appended to it.
+        self.base_url = base_url.rstrip("/")
+        self._prefix_path = parts.path.rstrip("/")
+        self._credentials = credentials
+        self._signer = signer or OAuthSigner(credentials)
+        self.timeouts = timeouts
+        self.limits = limits
+        self.retry_policy = retry
+        self.poll_policy = poll
+        # Injected so tests and benchmarks never really wait.
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = random.Random()
+        self._http = HttpSession(
+            session,
+            pool_size=limits.max_concurrent_requests,
+            connect_timeout=self.timeouts.connect,
+            user_agent=USER_AGENT,
+        )
+        # Bounds requests in flight; waiting here is outside any timeout.
+        self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
+        # Spreads requests evenly, `rate_limit` a second, the most urgent waiting first.
+        self._pacer = (
+            PriorityPacer(limits.rate_limit, clock=clock, sleep=sleep)
+            if limits.rate_limit is not None
+            else None
+        )
+        # The OAuth base string URI of the prefix, normalised once; paths are appended.
+        self._base_uri_prefix = normalize_base_uri(self.base_url).rstrip("/")
+        # Monotonic time before which no request is sent: a 429's Retry-After
+        # holds back every request of the client, not only the one refused.
+        self._paused_until = 0.0
+
+    def __repr__(self) -> str:
+        return f"UitpasClient({self.base_url!r}, {self._credentials!r})"
+
+    def report_backend(self) -> ReportBackend:
+        """Return the backend through which the orchestrator drives this client."""
+        return UitpasBackend(self)
+
+    async def close(self) -> None:
+        """Stop pacing and close the HTTP session if the client created it."""
+        if self._pacer is not None:
+            await self._pacer.close()
+        await super().close()
+
+    # -- the calls ------------------------------------------------------------------
+
+    async def create_financial_report(
+        self, start: date, end: date, *, balie_consumer_key: str | None = None
+    ) -> ReportJob:
+        """Start generating a financial report for ticket sales from ``start`` to ``end``.
+
+        Creating is not idempotent; it is retried only when the request surely
+        did not reach the server, unless ``RetryPolicy.retry_unsafe_creates``.
+        """
+        request = protocol.build_create_report(start, end, balie_consumer_key)
+        response = await self._call(request)
+        job = protocol.parse_create_report(response, balie_consumer_key, self._prefix_path)
+        log.debug("report %s created", job.report_id)
+        return job
+
+    async def get_financial_report_status(
+        self, report_id: str, *, balie_consumer_key: str | None = None
+    ) -> ReportStatus:
+        """Ask whether a report has been generated; ``download_url`` is set once it has."""
+        request = protocol.build_report_status(report_id, balie_consumer_key)
+        response = await self._call(request)
+        return protocol.parse_report_status(
+            response, report_id, base_url=self.base_url, balie_consumer_key=balie_consumer_key
+        )
+
+    async def download_financial_report(
+        self,
+        report_id: str,
+        dest_dir: str | Path,
+        *,
+        balie_consumer_key: str | None = None,
+    ) -> DownloadedReport:
+        """Download a completed report into ``dest_dir`` (created if missing).
+
+        The file is streamed to a temporary name, checked, and renamed into place
+        with owner-only permissions.
+
+        Raises:
+            ReportNotReadyError: the report has not completed.
+            DownloadError: truncated, not a zip, or over the size cap.
+        """
+        request = protocol.build_download_report(report_id, balie_consumer_key)
+        directory = Path(dest_dir)
+
+        async def attempt(stream: StreamingResponse) -> DownloadedReport:
+            return await store_report(
+                stream, directory, report_id=report_id, max_bytes=self.limits.max_download_bytes
+            )
+
+        return await self._call_streaming(request, attempt)
+
+    async def fetch_financial_report(
+        self,
+        start: date,
+        end: date,
+        dest_dir: str | Path,
+        *,
+        balie_consumer_key: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> DownloadedReport:
+        """Create a report, poll until it completes, and download it.
+
+        Raises:
+            ReportTimeoutError: not completed within the poll policy's timeout.
+        """
+        job = await self.create_financial_report(start, end, balie_consumer_key=balie_consumer_key)
+        # The server names the balie in <resource> even when the caller did not;
+        # status and download must carry it (download requires it).
+        key = balie_consumer_key or job.balie_consumer_key
+        await self.wait_for_financial_report(job.report_id, balie_consumer_key=key, poll=poll)
+        return await self.download_financial_report(job.report_id, dest_dir, balie_consumer_key=key)
+
+    async def wait_for_financial_report(
+        self,
+        report_id: str,
+        *,
+        balie_consumer_key: str | None = None,
+        poll: PollPolicy | None = None,
+    ) -> ReportStatus:
+        """Poll a report's status with backoff until it completes.
+
+        The first poll waits ``initial_delay``; no sleep is started that would
+        end past the deadline.
+
+        Raises:
+            ReportTimeoutError: the deadline would pass before the next poll.
+        """
+        policy = poll or self.poll_policy
+        deadline = self._clock() + policy.timeout
+        poll_number = 0
+        while True:
+            delay = policy.delay(poll_number, self._rng)
+            if self._clock() + delay > deadline:
+                raise ReportTimeoutError(
+                    f"report {report_id} not completed within {policy.timeout:g}s "
+                    f"({poll_number} polls)"
+                )
+            log.debug("report %s: poll %d in %.2fs", report_id, poll_number + 1, delay)
+            await self._sleep(delay)
+            status = await self.get_financial_report_status(
+                report_id, balie_consumer_key=balie_consumer_key
+            )
+            poll_number += 1
+            if status.completed:
+                return status
+
+    async def get_financial_report_periods(self, *, balie_consumer_key: str) -> list[Period]:
+        """List the balie's past reporting periods of the last two years, newest first."""
+        request = protocol.build_periods(balie_consumer_key)
+        response = await self._call(request, force_list=protocol.PERIODS_FORCE_LIST)
+        return protocol.parse_periods(response)
+
+    async def get_uitpas_price(
+        self,
+        uitpas_number: str,
+        reason: PriceReason | str,
+        *,
+        date_of_birth: date | None = None,
+        postal_code: str | None = None,
+        voucher_number: str | None = None,
+        balie_consumer_key: str | None = None,
+    ) -> UitpasPrice:
+        """Ask the price of a UiTPAS card for a sale ``reason``."""
+        request = protocol.build_price(
+            uitpas_number,
+            reason,
+            date_of_birth=date_of_birth,
+            postal_code=postal_code,
+            voucher_number=voucher_number,
+            balie_consumer_key=balie_consumer_key,
+        )
+        response = await self._call(request, force_list=protocol.PRICE_FORCE_LIST)
+        return protocol.parse_price(response)
+
+    # -- sending -------------------------------------------------------------------
+
+    def _prepare(
+        self, request: protocol.Request
+    ) -> tuple[str, dict[str, str], bytes | None, Callable[[], str]]:
+        """Return a request's URL, headers, body, and the signer the transport calls at send."""
+        url = protocol.join_prefix(self.base_url, request.path)
+        if request.query:
+            url += "?" + protocol.encode_query(request.query)
+        base_uri = self._base_uri_prefix + request.path
+        params = protocol.signed_params(request)
+
+        def authorize() -> str:
+            return self._signer.authorization(request.method, base_uri, params)
+
+        headers: dict[str, str] = {}
+        body = None
+        if request.form is not None:
+            headers["Content-Type"] = FORM_CONTENT_TYPE
+            body = protocol.encode_query(request.form).encode()
+        return url, headers, body, authorize
+
+    async def _turn(self, request: protocol.Request) -> None:
+        """Wait out a server-requested pause, then for the request's turn under the rate limit."""
+        pause = self._paused_until - self._clock()
+        if pause > 0:
+            log.debug("holding a request %.2fs for the server's Retry-After", pause)
+            await self._sleep(pause)
+        if self._pacer is not None:
+            await self._pacer.acquire(_URGENCY.get(request.endpoint, DEFAULT_URGENCY))
+
+    def _hold_back(self, exc: RateLimitedError) -> None:
+        """Pause every request of this client for the server's Retry-After (capped)."""
+        if exc.retry_after is None:
+            return  # no instruction to share: each request backs off on its own
+        seconds = min(exc.retry_after, self.retry_policy.max_retry_after)
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    async def _with_retries(
+        self, request: protocol.Request, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run ``attempt`` under the retry policy, as fits the request's idempotence."""
+
+        async def held_back_on_429() -> T:
+            try:
+                return await attempt()
+            except RateLimitedError as exc:
+                self._hold_back(exc)
+                raise
+
+        return await retry_call(
+            held_back_on_429,
+            policy=self.retry_policy,
+            idempotent=request.idempotent,
+            sleep=self._sleep,
+            endpoint=request.endpoint,
+        )
+
+    async def _call(
+        self, request: protocol.Request, *, force_list: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        transport = self._open()
+
+        async def attempt() -> dict[str, Any]:
+            # The turn first: waiting requests then leave in order of urgency, not of
+            # who happened to take a connection slot first.
+            await self._turn(request)
+            async with self._slots:
+                url, headers, body, authorize = self._prepare(request)
+                raw: RawResponse = await transport.send(
+                    request.method,
+                    url,
+                    headers=headers,
+                    authorize=authorize,
+                    body=body,
+                    timeout=self.timeouts.request,
+                    max_body=protocol.DEFAULT_MAX_XML_BYTES,
+                    endpoint=request.endpoint,
+                )
+            log.debug("%s %s -> %d", request.method, request.endpoint, raw.status)
+            return protocol.check_response(
+                raw.status, raw.headers, raw.body, endpoint=request.endpoint, force_list=force_list
+            )
+
+        return await self._with_retries(request, attempt)
+
+    async def _call_streaming(
+        self,
+        request: protocol.Request,
+        consume: Callable[[StreamingResponse], Awaitable[DownloadedReport]],
+    ) -> DownloadedReport:
+        transport = self._open()
+
+        async def attempt() -> DownloadedReport:
+            await self._turn(request)
+            async with self._slots:
+                url, headers, _, authorize = self._prepare(request)
+                # Reports are zips already; identity keeps Content-Length and the size
+                # cap about the bytes actually stored.
+                headers["Accept-Encoding"] = "identity"
+                async with transport.stream(
+                    request.method,
+                    url,
+                    headers=headers,
+                    authorize=authorize,
+                    timeout=self.timeouts.download,
+                    endpoint=request.endpoint,
+                ) as stream:
+                    log.debug("%s %s -> %d", request.method, request.endpoint, stream.status)
+                    if stream.status != 200 or _is_xml(stream.headers):
+                        body = await stream.read(protocol.DEFAULT_MAX_XML_BYTES)
+                        protocol.check_response(
+                            stream.status, stream.headers, body, endpoint=request.endpoint
+                        )
+                        raise _unexpected_success(request.endpoint, stream.status)
+                    return await consume(stream)
+
+        return await self._with_retries(request, attempt)
+
+
+#: Order of waiting requests under a rate limit, lower first: a create that waits
+#: delays a report's whole generation, a download holds a finished job, a poll
+#: that waits costs least.
+_URGENCY = {"report.create": 0, "report.download": 1, "report.status": 3}
+DEFAULT_URGENCY = 2
+
+_EXAMPLE_URL = "https://test.uitid.be/uitid/rest"
+
+
+def _is_xml(headers: Any) -> bool:
+    return "xml" in str(headers.get("Content-Type", "")).lower()
+
+
+def _unexpected_success(endpoint: str, status: int) -> UitpasError:
+    return DownloadError(f"{endpoint}: HTTP {status}: XML instead of a report", status=status)

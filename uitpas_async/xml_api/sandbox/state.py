@@ -1,0 +1,373 @@
+"""What the imitated API does, free of HTTP: reports, balies, stats, and the answers they give."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
+from uitpas_async.xml_api.sandbox.config import ENDPOINTS, FAULT_KINDS, SandboxBalie, SandboxConfig
+from uitpas_async.xml_api.sandbox.periods import past_quarters, to_brussels
+from uitpas_async.xml_api.sandbox.pricing import PriceError, quote_price
+from uitpas_async.xml_api.sandbox.xmlbodies import (
+    MESSAGE_COMPLETED,
+    MESSAGE_IN_PROGRESS,
+    error_body,
+    periods_body,
+    resource_body,
+)
+
+__all__ = [
+    "REPORT_PATH",
+    "XML_TYPE",
+    "ZIP_TYPE",
+    "Answer",
+    "SandboxReport",
+    "SandboxState",
+    "SandboxStats",
+    "content_disposition",
+]
+
+#: Path of the report endpoints below the prefix; resources are relative to the prefix too.
+REPORT_PATH = "/uitpas/report/financialoverview/organiser"
+#: Exactly as the real server writes it (aiohttp would lower-case a charset it sets itself).
+XML_TYPE = "application/xml; charset=UTF-8"
+ZIP_TYPE = "application/x-zip-compressed"
+#: The permission ACCESS_DENIED names when a balie asks for another balie's report.
+REPORT_PERMISSION = "FINANCIAL_REPORT_VIEW"
+#: Reports whose zip is kept after building it (downloads are often retried).
+_ZIP_CACHE_SIZE = 64
+_W3C_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: Query names the server reads a balie key from; "consumerKey" is what some of
+#: its own resource URLs carry, so a client following them must be understood.
+_KEY_PARAMS = ("balieConsumerKey", "consumerKey")
+
+
+@attrs.frozen
+class Answer:
+    """An HTTP answer before it is sent: status, body, content type and extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = XML_TYPE
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Say whether this is a success answer."""
+        return self.status == 200
+
+
+def _xml(text: str, status: int = 200) -> Answer:
+    return Answer(status, text.encode("utf-8"))
+
+
+def _error(code: str, message: str, required_permission: str | None = None) -> Answer:
+    return _xml(error_body(code, message, required_permission), 400)
+
+
+@attrs.define
+class SandboxReport:
+    """A report the sandbox is generating or has generated (mutable: polls and downloads count)."""
+
+    id: str
+    balie_key: str
+    start: date
+    end: date
+    #: Server monotonic clock at creation.
+    created_at: float
+    #: Server monotonic clock from which status says "completed".
+    ready_at: float
+    #: Wall clock (POSIX seconds) at creation, for the file name's completion stamp.
+    created_wall: float
+    failed: bool = False
+    status_polls: int = 0
+    downloads: int = 0
+    #: Server monotonic clock of the first status answer that said "completed".
+    completed_seen_at: float | None = None
+    forgotten: bool = False
+
+    @property
+    def completed_wall(self) -> float:
+        """Return the wall-clock time generation finished."""
+        return self.created_wall + (self.ready_at - self.created_at)
+
+    def timing(self) -> dict[str, Any]:
+        """Return this report's record as JSON-ready data."""
+        return {
+            "balie": self.balie_key,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "created_at": self.created_at,
+            "ready_at": self.ready_at,
+            "completed_seen_at": self.completed_seen_at,
+            "status_polls": self.status_polls,
+            "downloads": self.downloads,
+            "failed": self.failed,
+            "forgotten": self.forgotten,
+        }
+
+
+def _per_endpoint() -> dict[str, int]:
+    return dict.fromkeys(ENDPOINTS, 0)
+
+
+@attrs.define
+class SandboxStats:
+    """Counters for tests and benchmarks."""
+
+    #: Requests received per endpoint, whatever became of them.
+    requests: dict[str, int] = attrs.field(factory=_per_endpoint)
+    #: Requests per endpoint answered with the API's success (200, no fault).
+    successes: dict[str, int] = attrs.field(factory=_per_endpoint)
+    #: Requests refused with 401 by the OAuth check.
+    auth_failures: int = 0
+    #: 429 answers sent by the rate limiter (429s injected as faults count under faults).
+    rate_limited: int = 0
+    #: Faults injected, per kind.
+    faults: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+    reports_created: int = 0
+    #: Creates for a (balie, start, end) that already had a report.
+    duplicate_creates: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as JSON-ready data."""
+        return attrs.asdict(self)
+
+
+def content_disposition(balie: SandboxBalie, filename: str) -> str | None:
+    """Return the ``Content-Disposition`` value for a balie's download, or None to send none."""
+    style = balie.disposition
+    if style == "none":
+        return None
+    # HTTP header values must stay latin-1 safe (and aiohttp writes UTF-8), so any
+    # name outside ASCII gets the RFC 6266 / RFC 5987 extended form.
+    if style == "rfc6266" or not filename.isascii():
+        return "attachment; filename*=UTF-8''" + quote(filename, safe="")
+    if style == "quoted":
+        escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
+        return f'attachment; filename="{escaped}"'
+    return f"attachment; filename={filename}"
+
+
+class SandboxState:
+    """The API's behaviour: each method takes parsed parameters and returns an Answer."""
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        balies: Sequence[SandboxBalie],
+        rng: random.Random,
+        *,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.balies = list(balies)
+        self.stats = SandboxStats()
+        #: Live reports by id; forgotten ones leave this dict.
+        self.reports: dict[str, SandboxReport] = {}
+        #: Every report ever created, forgotten ones included, for timing stats.
+        self.history: dict[str, SandboxReport] = {}
+        self._by_key = {balie.key: balie for balie in self.balies}
+        self._rng = rng
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._next_id = 1
+        self._requested: set[tuple[str, date, date]] = set()
+        self._zips: OrderedDict[str, bytes] = OrderedDict()
+        #: The report the latest create made, so a fault can act on it.
+        self.last_created: SandboxReport | None = None
+
+    def now(self) -> float:
+        """Return the server's monotonic clock, the one report timings use."""
+        return self._clock()
+
+    @property
+    def default_balie(self) -> SandboxBalie:
+        """Return the balie of the OAuth consumer (the first one)."""
+        return self.balies[0]
+
+    def balie_key_of(self, params: Mapping[str, str]) -> str | None:
+        """Return the balie key a request names, if any."""
+        for name in _KEY_PARAMS:
+            if params.get(name):
+                return params[name]
+        return None
+
+    def forget(self, report_id: str) -> bool:
+        """Forget a report as if the server lost it; return whether it existed."""
+        report = self.reports.pop(report_id, None)
+        self._zips.pop(report_id, None)
+        if report is None:
+            return False
+        report.forgotten = True
+        return True
+
+    def _generation_seconds(self) -> float:
+        median, sigma = self.config.generation_median, self.config.generation_sigma
+        if median <= 0:
+            return 0.0
+        # Draw only when there is spread, so sigma 0 leaves the RNG for faults.
+        drawn = self._rng.lognormvariate(math.log(median), sigma) if sigma > 0 else median
+        return self.config.scaled(drawn)
+
+    def _resource(self, report_id: str, action: str, key: str | None) -> str:
+        path = f"{REPORT_PATH}/{report_id}/{action}"
+        if key is None:  # the docs: the key is echoed only when the request carried one
+            return path
+        return f"{path}?{self.config.resource_key_param}={quote(key, safe='')}"
+
+    def _balie(self, key: str | None) -> SandboxBalie | Answer:
+        if key is None:
+            return self.default_balie
+        balie = self._by_key.get(key)
+        if balie is None:
+            return _error("UNKNOWN_BALIE_CONSUMERKEY", f"Unknown balie consumer key: {key}")
+        return balie
+
+    def create(self, params: Mapping[str, str], *, fail: bool = False) -> Answer:
+        """Start generating a report (``POST .../organiser``)."""
+        start_text, end_text = params.get("startDate", ""), params.get("endDate", "")
+        if not start_text or not end_text:
+            return _error("MISSING_REQUIRED_FIELDS", "startDate and endDate are required.")
+        try:
+            if not (_W3C_DATE.fullmatch(start_text) and _W3C_DATE.fullmatch(end_text)):
+                raise ValueError(start_text)
+            start, end = date.fromisoformat(start_text), date.fromisoformat(end_text)
+        except ValueError:
+            return _error("PARSE_INVALID_DATE", "Dates must be W3C dates (YYYY-MM-DD).")
+        if end < start:
+            return _error("PARSE_INVALID_DATE", "endDate lies before startDate.")
+        key = self.balie_key_of(params)
+        balie = self._balie(key)
+        if isinstance(balie, Answer):
+            return balie
+        report = self._new_report(balie, start, end, failed=fail)
+        return _xml(resource_body(MESSAGE_IN_PROGRESS, self._resource(report.id, "status", key)))
+
+    def _new_report(
+        self, balie: SandboxBalie, start: date, end: date, *, failed: bool
+    ) -> SandboxReport:
+        now = self._clock()
+        report = SandboxReport(
+            id=str(self._next_id),
+            balie_key=balie.key,
+            start=start,
+            end=end,
+            created_at=now,
+            ready_at=now + self._generation_seconds(),
+            created_wall=self._wall_clock(),
+            failed=failed,
+        )
+        self._next_id += 1
+        self.reports[report.id] = report
+        self.history[report.id] = report
+        self.last_created = report
+        self.stats.reports_created += 1
+        request = (balie.key, start, end)
+        if request in self._requested:
+            self.stats.duplicate_creates += 1
+        self._requested.add(request)
+        return report
+
+    def _owned_report(self, report_id: str, params: Mapping[str, str]) -> SandboxReport | Answer:
+        key = self.balie_key_of(params)
+        balie = self._balie(key)
+        if isinstance(balie, Answer):
+            return balie
+        report = self.reports.get(report_id)
+        if report is None:
+            return _error("UNKNOWN_REPORT_ID", f"Unknown report id: {report_id}")
+        if report.balie_key != balie.key:
+            return _error(
+                "ACCESS_DENIED",
+                f"Balie {balie.key} has no access to report {report_id}.",
+                REPORT_PERMISSION,
+            )
+        return report
+
+    def status(self, report_id: str, params: Mapping[str, str]) -> Answer:
+        """Say whether a report is still generating (``GET .../{id}/status``)."""
+        report = self._owned_report(report_id, params)
+        if isinstance(report, Answer):
+            return report
+        report.status_polls += 1
+        if report.failed:
+            return _error("ACTION_FAILED", "Generating the report failed.")
+        key = self.balie_key_of(params)
+        now = self._clock()
+        if now < report.ready_at:
+            return _xml(
+                resource_body(MESSAGE_IN_PROGRESS, self._resource(report.id, "status", key))
+            )
+        if report.completed_seen_at is None:
+            report.completed_seen_at = now
+        return _xml(resource_body(MESSAGE_COMPLETED, self._resource(report.id, "download", key)))
+
+    def download(self, report_id: str, params: Mapping[str, str]) -> Answer:
+        """Return a completed report's zip (``GET .../{id}/download``)."""
+        report = self._owned_report(report_id, params)
+        if isinstance(report, Answer):
+            return report
+        if report.failed or self._clock() < report.ready_at:
+            return _error("INVALID_REPORT_STATUS", "The report is not ready for download.")
+        report.downloads += 1
+        balie = self._by_key[report.balie_key]
+        completed = to_brussels(report.completed_wall)
+        body = self._zips.get(report.id)
+        if body is None:
+            sheets = generate_sheets(
+                self.config.seed, balie.key, balie.name, report.start, report.end
+            )
+            body = report_zip(sheets, completed)
+            self._zips[report.id] = body
+            if len(self._zips) > _ZIP_CACHE_SIZE:
+                self._zips.popitem(last=False)
+        else:
+            self._zips.move_to_end(report.id)
+        filename = f"financialOverview_{balie.name}_{completed:%Y%m%d_%H%M}.zip"
+        disposition = content_disposition(balie, filename)
+        headers = () if disposition is None else (("Content-Disposition", disposition),)
+        return Answer(200, body, ZIP_TYPE, headers)
+
+    def periods(self, params: Mapping[str, str]) -> Answer:
+        """List the balie's past quarters (``GET .../organiser/periods``)."""
+        key = params.get("balieConsumerKey")
+        if not key:
+            return _error("MISSING_REQUIRED_FIELDS", "balieConsumerKey is required.")
+        balie = self._balie(key)
+        if isinstance(balie, Answer):
+            return balie
+        today = to_brussels(self._wall_clock()).date()
+        return _xml(periods_body(past_quarters(today)))
+
+    def price(self, params: Mapping[str, str]) -> Answer:
+        """Price a card for a reason (``GET /uitpas/price``)."""
+        balie = self._balie(params.get("balieConsumerKey") or None)
+        if isinstance(balie, Answer):
+            return balie
+        result = quote_price(params, to_brussels(self._wall_clock()).date())
+        if isinstance(result, PriceError):
+            return _error(result.code, result.message)
+        return _xml(result)
+
+    def report_timings(self) -> dict[str, dict[str, Any]]:
+        """Return every report's timing record, by id."""
+        return {report_id: report.timing() for report_id, report in self.history.items()}
+
+    def acting_balie(self, params: Mapping[str, str], report_id: str | None) -> str:
+        """Return the balie key a request acts for, as fault rules match it."""
+        key = self.balie_key_of(params)
+        if key is not None:
+            return key
+        report = self.reports.get(report_id) if report_id else None
+        return report.balie_key if report is not None else self.default_balie.key
