@@ -67,7 +67,12 @@ from uitpas_async.engine.journal import (
 )
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.polling import BatchPollScheduler
-from uitpas_async.engine.reconcile import VerifiedReports, file_sha256, find_verified_reports
+from uitpas_async.engine.reconcile import (
+    VerifiedReports,
+    file_sha256,
+    find_verified_reports,
+    has_earlier_output,
+)
 from uitpas_async.engine.retry import counting_unsafe_resends, may_have_reached_server
 from uitpas_async.engine.storage import TEMPORARY_PREFIX
 
@@ -221,7 +226,7 @@ class ReportOrchestrator:
         self.possible_duplicate_creates = 0
         try:
             self._verified = VerifiedReports(())
-            if self._journal.is_empty():
+            if self._journal.is_empty() and has_earlier_output(self.out_dir):
                 # A new, emptied or deleted journal beside earlier reports must not
                 # start blind: it would create and download every report again.
                 self._verified = await asyncio.to_thread(

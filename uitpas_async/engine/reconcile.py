@@ -29,6 +29,7 @@ from uitpas_async.engine.errors import JournalMismatchError
 __all__ = [
     "MANIFEST_NAME",
     "file_sha256",
+    "has_earlier_output",
     "ManifestReport",
     "VerifiedReports",
     "find_verified_reports",
@@ -169,6 +170,11 @@ class VerifiedReports:
         """Return the files a single manifest line vouches for."""
         groups = [*self._by_key.values(), *self._by_period.values()]
         return {group[0].path for group in groups if len(group) == 1}
+
+
+def has_earlier_output(out_dir: Path) -> bool:
+    """Return whether ``out_dir`` holds a manifest or any report file (a cheap look)."""
+    return (out_dir / MANIFEST_NAME).is_file() or bool(_report_files(out_dir))
 
 
 def find_verified_reports(out_dir: Path, journal_path: Path) -> VerifiedReports:
