@@ -35,6 +35,7 @@ from uitpas_async import (
     UitpasClient,
     UitpasError,
 )
+from uitpas_async.cli.output import result_record, write_manifest
 from uitpas_async.engine.backend import JobRequest, StartedReport
 from uitpas_async.engine.errors import (
     JournalError,
@@ -47,6 +48,7 @@ from uitpas_async.engine.filenames import escape_for_terminal
 from uitpas_async.engine.jobs import JobState
 from uitpas_async.engine.journal import Journal
 from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.orchestrator import ReportResult
 from uitpas_async.engine.reconcile import MANIFEST_NAME
 from uitpas_async.reports import (
     ArchiveLimits,
@@ -255,8 +257,10 @@ def test_xlsx_members_share_one_budget() -> None:
     assert not isinstance(one, Exception)
 
 
-def test_summarize_turns_a_hostile_report_into_a_problem_line(tmp_path: Path) -> None:
-    """reports summarize on a dimension-bomb .xlsx ends with a problem line and exit 1."""
+def test_summarize_turns_a_hostile_report_into_a_problem_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """reports summarize on a far-row .xlsx ends with an escaped problem line, exit 1, 0700."""
     from uitpas_async.cli.main import main
 
     report = tmp_path / "B1" / "r.zip"
@@ -277,6 +281,11 @@ def test_summarize_turns_a_hostile_report_into_a_problem_line(tmp_path: Path) ->
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(record) + "\n")
     status = _in_thread(lambda: main(["reports", "summarize", str(tmp_path)]))
     assert status == 1
+    out = capfd.readouterr().out
+    assert "SHEET_TOO_LARGE" in out or "rows in the report" in out
+    assert "\x1b" not in out
+    assert "\\x1b]0;pwned\\x07" in out
+    assert stat.S_IMODE((tmp_path / "summary").stat().st_mode) == 0o700
 
 
 def test_escape_for_terminal_neutralises_control_sequences() -> None:
@@ -364,19 +373,25 @@ async def test_a_non_package_exception_fails_one_job_not_the_batch(tmp_path: Pat
     assert failed.error.kind == "UnicodeEncodeError"
 
 
-def _write_manifest(results: list[object], out: Path) -> None:
-    from uitpas_async.cli.main import write_manifest
+def _write_manifest(results: list[ReportResult], out: Path, *, job_keys: bool = True) -> None:
+    """Write the manifest as the CLI does; without job keys as an older version did."""
 
-    write_manifest(results, out / MANIFEST_NAME)  # type: ignore[arg-type]
+    def record(result: ReportResult) -> dict[str, object]:
+        line = result_record(result)
+        if not job_keys:
+            del line["job_key"]
+        return line
+
+    write_manifest(results, out / MANIFEST_NAME, record)
 
 
 @pytest.mark.parametrize("damage", ["emptied", "deleted"])
 async def test_new_journal_reconciles_with_the_manifest(tmp_path: Path, damage: str) -> None:
-    """An emptied or deleted journal beside a manifest creates nothing again."""
+    """An emptied or deleted journal beside a manifest (with or without job keys) redoes nothing."""
     out = tmp_path / "out"
     backend = DiskBackend()
     first = await _orchestrator(backend, out).run(_requests(5))
-    _write_manifest(first, out)
+    _write_manifest(first, out, job_keys=damage == "emptied")
     journal = out / "journal.sqlite"
     for side in (journal, out / "journal.sqlite-wal", out / "journal.sqlite-shm"):
         with contextlib.suppress(FileNotFoundError):
@@ -553,3 +568,72 @@ async def test_lock_file_is_owner_only(tmp_path: Path) -> None:
         os.umask(old)
     for name in ("journal.sqlite", "journal.sqlite.lock"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
+
+
+# -- the command line ----------------------------------------------------------------
+
+
+def test_cli_fetch_after_the_journal_is_emptied_keeps_the_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A journal truncated to 0 bytes: the rerun trusts the manifest, downloads nothing twice."""
+    from uitpas_async.cli.main import main
+
+    out = tmp_path / "out"
+    assert main(["reports", "fetch", "--sandbox", "3", "--out", str(out)]) == 0
+    (out / "journal.sqlite").write_bytes(b"")
+    for side in ("journal.sqlite-wal", "journal.sqlite-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            (out / side).unlink()
+    capsys.readouterr()
+    assert main(["reports", "fetch", "--sandbox", "3", "--out", str(out)]) == 0
+    assert "done 3, failed 0" in capsys.readouterr().out
+    folders = [folder for folder in out.iterdir() if folder.is_dir()]
+    assert len(folders) == 3
+    assert all(len(list(folder.iterdir())) == 1 for folder in folders)
+
+
+def test_cli_refuses_unknown_reports_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reports without manifest or journal: exit 2, one line saying how to go on."""
+    from uitpas_async.cli.main import main
+
+    out = tmp_path / "out"
+    (out / "KEY").mkdir(parents=True)
+    (out / "KEY" / "report.zip").write_bytes(b"PK")
+    assert main(["reports", "fetch", "--sandbox", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if not line.startswith("sandbox:")]) == 1
+    assert "move them out" in err
+
+
+def test_cli_corrupt_journal_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A journal of garbage: exit 2 and one line, not a sqlite3 traceback."""
+    from uitpas_async.cli.main import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.sqlite").write_bytes(b"garbage!" * 512)
+    assert main(["reports", "fetch", "--sandbox", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if not line.startswith("sandbox:")]) == 1
+    assert "journal" in err
+
+
+def test_cli_prints_server_names_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A balie key carrying an OSC sequence is echoed in failures escaped, never raw."""
+    from uitpas_async.cli.main import main
+
+    hostile = "\x1b]0;owned\x07KEY"
+    arguments = ["reports", "fetch", "--sandbox", "1", "--balie", hostile, "--period", "2024-Q1"]
+    assert main([*arguments, "--out", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    assert "\x1b" not in captured.out + captured.err
+    assert "\x07" not in captured.out + captured.err

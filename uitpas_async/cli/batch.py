@@ -86,10 +86,13 @@ async def fetch_batch(
     manifest = out_dir / MANIFEST_NAME
     write_manifest(results, manifest, record)
     print_summary(results, sys.stdout)
-    if note_duplicates and orchestrator.possible_duplicate_creates:
+    in_journal = len(orchestrator.journal_possible_duplicates)
+    if note_duplicates and in_journal:
+        # Shown by every run of the journal, not only the one that made them.
         say(
-            f"note: {orchestrator.possible_duplicate_creates} create(s) may have started a "
-            f"second report on the server (journal {journal}, table events)"
+            f"note: {orchestrator.possible_duplicate_creates} create(s) in this run and "
+            f"{in_journal} in all runs of journal {journal} may have started a second "
+            "report on the server (journal table events, kind possible_duplicate_create)"
         )
     say(f"manifest: {manifest}")
     return fetch_status(results)

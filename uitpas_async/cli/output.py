@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from uitpas_async.engine.filenames import escape_for_terminal
 from uitpas_async.engine.jobs import JobEvent, JobState
 from uitpas_async.engine.orchestrator import ReportResult
+from uitpas_async.engine.reconcile import MANIFEST_NAME
 
 __all__ = [
     "EXIT_FAILED",
@@ -38,18 +40,21 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: What a shell reports for a process ended by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
-MANIFEST_NAME = "manifest.jsonl"
 
 
 def say(text: str, *, err: bool = False) -> None:
-    """Print one line to stdout (or stderr), flushed so it shows up at once."""
-    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+    """Print one line to stdout (or stderr), flushed, with any terminal control escaped.
+
+    Lines carry names a server chose (filenames, balie names, error messages).
+    """
+    print(escape_for_terminal(text), file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def result_record(result: ReportResult) -> dict[str, Any]:
     """Return the manifest fields every provider shares: period, state, file, error."""
     report = result.report
     return {
+        "job_key": result.job_key,
         "start": result.start.isoformat() if result.start else None,
         "end": result.end.isoformat() if result.end else None,
         "state": result.state.value,
@@ -126,11 +131,8 @@ class Progress:
                 if event.report
                 else (f"{event.error.code}: {event.error.message}" if event.error else "")
             )
-            print(
-                f"[{finished}/{self.total}] {event.state.value:<6} {label}  {detail}",
-                file=self._stream,
-                flush=True,
-            )
+            line = f"[{finished}/{self.total}] {event.state.value:<6} {label}  {detail}"
+            print(escape_for_terminal(line), file=self._stream, flush=True)
 
 
 def print_summary(results: Sequence[ReportResult], stream: TextIO) -> None:
@@ -150,7 +152,8 @@ def print_summary(results: Sequence[ReportResult], stream: TextIO) -> None:
     for result in results:
         if not result.ok and result.error is not None:
             label = result.request.label
-            print(f"  failed {label}: {result.error.code}: {result.error.message}", file=stream)
+            line = f"  failed {label}: {result.error.code}: {result.error.message}"
+            print(escape_for_terminal(line), file=stream)
 
 
 def fetch_status(results: Sequence[ReportResult]) -> int:

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
@@ -103,6 +104,8 @@ class ReportResult:
     end: date | None = None
     report: DownloadedReport | None = None
     error: UitpasError | None = None
+    #: The journal key of the request as run (its period settled), if it got that far.
+    job_key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -128,6 +131,14 @@ class _Job:
     recreates: int = 0
     report: DownloadedReport | None = None
     error: UitpasError | None = None
+
+
+async def _within(work: Awaitable[DownloadedReport], seconds: float) -> DownloadedReport:
+    """Await ``work`` for at most ``seconds``, in this task (no task of its own where possible)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)  # pragma: no cover - Python 3.10
 
 
 def _parse_date(text: str | None) -> date | None:
@@ -333,6 +344,7 @@ class ReportOrchestrator:
             job.entry.end,
             job.report,
             job.error,
+            job.request.job_key,
         )
 
     async def _run_job(self, index: int, asked: JobRequest) -> ReportResult:
@@ -559,7 +571,7 @@ class ReportOrchestrator:
         if remaining <= 0:
             raise self._download_too_slow(job)
         try:
-            job.report = await asyncio.wait_for(
+            job.report = await _within(
                 self.backend.download_report(job.request, report_id, directory), remaining
             )
         except asyncio.TimeoutError:
