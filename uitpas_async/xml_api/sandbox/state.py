@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import OrderedDict
@@ -14,6 +13,8 @@ from urllib.parse import quote
 import attrs
 
 from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
+from uitpas_async.sandboxkit.stats import RequestStats
+from uitpas_async.sandboxkit.wire import Answer
 from uitpas_async.xml_api.sandbox.config import ENDPOINTS, FAULT_KINDS, SandboxBalie, SandboxConfig
 from uitpas_async.xml_api.sandbox.periods import past_quarters, to_brussels
 from uitpas_async.xml_api.sandbox.pricing import PriceError, quote_price
@@ -51,23 +52,8 @@ _W3C_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _KEY_PARAMS = ("balieConsumerKey", "consumerKey")
 
 
-@attrs.frozen
-class Answer:
-    """An HTTP answer before it is sent: status, body, content type and extra headers."""
-
-    status: int
-    body: bytes
-    content_type: str = XML_TYPE
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Say whether this is a success answer."""
-        return self.status == 200
-
-
 def _xml(text: str, status: int = 200) -> Answer:
-    return Answer(status, text.encode("utf-8"))
+    return Answer(status, text.encode("utf-8"), XML_TYPE)
 
 
 def _error(code: str, message: str, required_permission: str | None = None) -> Answer:
@@ -116,31 +102,12 @@ class SandboxReport:
         }
 
 
-def _per_endpoint() -> dict[str, int]:
-    return dict.fromkeys(ENDPOINTS, 0)
-
-
 @attrs.define
-class SandboxStats:
-    """Counters for tests and benchmarks."""
+class SandboxStats(RequestStats):
+    """Counters for tests and benchmarks (the kit's; add this API's own here)."""
 
-    #: Requests received per endpoint, whatever became of them.
-    requests: dict[str, int] = attrs.field(factory=_per_endpoint)
-    #: Requests per endpoint answered with the API's success (200, no fault).
-    successes: dict[str, int] = attrs.field(factory=_per_endpoint)
-    #: Requests refused with 401 by the OAuth check.
-    auth_failures: int = 0
-    #: 429 answers sent by the rate limiter (429s injected as faults count under faults).
-    rate_limited: int = 0
-    #: Faults injected, per kind.
-    faults: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
-    reports_created: int = 0
-    #: Creates for a (balie, start, end) that already had a report.
-    duplicate_creates: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the counters as JSON-ready data."""
-        return attrs.asdict(self)
+    ENDPOINTS = ENDPOINTS
+    FAULT_KINDS = FAULT_KINDS
 
 
 def content_disposition(balie: SandboxBalie, filename: str) -> str | None:
@@ -212,14 +179,6 @@ class SandboxState:
         report.forgotten = True
         return True
 
-    def _generation_seconds(self) -> float:
-        median, sigma = self.config.generation_median, self.config.generation_sigma
-        if median <= 0:
-            return 0.0
-        # Draw only when there is spread, so sigma 0 leaves the RNG for faults.
-        drawn = self._rng.lognormvariate(math.log(median), sigma) if sigma > 0 else median
-        return self.config.scaled(drawn)
-
     def _resource(self, report_id: str, action: str, key: str | None) -> str:
         path = f"{REPORT_PATH}/{report_id}/{action}"
         if key is None:  # the docs: the key is echoed only when the request carried one
@@ -264,7 +223,7 @@ class SandboxState:
             start=start,
             end=end,
             created_at=now,
-            ready_at=now + self._generation_seconds(),
+            ready_at=now + self.config.generation_seconds(self._rng),
             created_wall=self._wall_clock(),
             failed=failed,
         )
