@@ -6,7 +6,7 @@ import random
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -46,7 +46,34 @@ ZIP_TYPE = "application/x-zip-compressed"
 REPORT_PERMISSION = "FINANCIAL_REPORT_VIEW"
 #: Reports whose zip is kept after building it (downloads are often retried).
 _ZIP_CACHE_SIZE = 64
-_W3C_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The W3C date and time profile (https://www.w3.org/TR/NOTE-datetime) as seed 001 types
+#: startDate and endDate: a date, or a date-time to minutes, seconds or fractions with an
+#: offset or Z. culturefeed-php sends ``2024-01-01T00:00:00+01:00``.
+_W3C_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?"
+)
+
+
+def parse_w3c_day(text: str) -> date:
+    """Return the calendar day in Brussels a W3C date or date-time names.
+
+    Raises:
+        ValueError: not of the W3C profile, or not a real date or time.
+    """
+    text = text.strip()
+    if not _W3C_DATE.fullmatch(text):
+        raise ValueError(text)
+    if "T" not in text:
+        return date.fromisoformat(text)
+    head, _, rest = text.partition(".")
+    if rest:  # fromisoformat before 3.11 takes 3 or 6 fraction digits only
+        digits = re.match(r"\d+", rest)
+        assert digits is not None
+        text = head + "." + (digits[0] + "000000")[:6] + rest[len(digits[0]) :]
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return to_brussels(moment.timestamp()).date()
+
+
 #: Query names the server reads a balie key from; "consumerKey" is what some of
 #: its own resource URLs carry, so a client following them must be understood.
 _KEY_PARAMS = ("balieConsumerKey", "consumerKey")
@@ -199,11 +226,13 @@ class SandboxState:
         if not start_text or not end_text:
             return _error("MISSING_REQUIRED_FIELDS", "startDate and endDate are required.")
         try:
-            if not (_W3C_DATE.fullmatch(start_text) and _W3C_DATE.fullmatch(end_text)):
-                raise ValueError(start_text)
-            start, end = date.fromisoformat(start_text), date.fromisoformat(end_text)
+            # The server widens each to the start and the end of its day.
+            start, end = parse_w3c_day(start_text), parse_w3c_day(end_text)
         except ValueError:
-            return _error("PARSE_INVALID_DATE", "Dates must be W3C dates (YYYY-MM-DD).")
+            return _error(
+                "PARSE_INVALID_DATE",
+                "Dates must be W3C dates (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+01:00).",
+            )
         if end < start:
             return _error("PARSE_INVALID_DATE", "endDate lies before startDate.")
         key = self.balie_key_of(params)
