@@ -1,16 +1,21 @@
-"""``uitpas-async reports summarize DIR``: total what each government owes, per balie.
+"""``uitpas-async reports summarize DIR``: total what each government owes, per period.
 
 Reads ``DIR/manifest.jsonl`` (written by ``reports fetch``) and every done report it
-lists, then writes, each atomically:
+lists, then writes, each atomically and owner-only (see
+:mod:`uitpas_async.cli.summary_files`):
 
 - ``DIR/summary/lines.csv``: every line, with its balie and period;
-- ``DIR/summary/totals.csv``: per balie and government, lines, total price, contribution,
-  the sheets' own stated Total and whether the two agree;
-- ``DIR/summary/problems.csv``: every report that could not be used or did not add up,
+- ``DIR/summary/totals.csv``: per period, government and balie: lines, total price,
+  contribution, the sheets' own stated Total and whether the two agree; after each
+  government's balies, its total over all balies;
+- ``DIR/summary/problems.csv``: every report that could not be used or did not add up;
+- ``DIR/summary/summary.xlsx``: the same tables as a workbook a finance officer opens
+  (per government and period, a chart, per balie, every line, problems),
 
-and prints a short table. The UID column identifies a passholder, so it is left out of
-every output unless ``--include-uid`` is given. Exit status 0: every sheet cross-checks;
-1: a Total mismatch, an unreadable or unfetched report (each named); 2: no manifest.
+and prints what each government is owed per period. The UID column identifies a
+passholder, so it is left out of every output unless ``--include-uid`` is given. Exit
+status 0: every sheet cross-checks; 1: a Total mismatch, an unreadable or unfetched
+report (each named); 2: no manifest.
 """
 
 from __future__ import annotations
