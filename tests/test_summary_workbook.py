@@ -207,6 +207,7 @@ def test_chart_shows_contribution_per_government(real_dir: Path) -> None:
     sheet = workbook["Chart"]
     (chart,) = sheet._charts
     assert chart.tagname == "barChart"
+    assert (chart.x_axis.delete, chart.y_axis.delete) == (False, False)  # Excel shows both
     rows = sheet_rows(workbook, "Chart")
     assert [row["Government"] for row in rows] == sorted(FIXTURE_TOTALS)
     assert {row["Government"]: euro(row["2024-Q1"]) for row in rows} == {

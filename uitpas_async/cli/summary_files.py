@@ -251,6 +251,9 @@ def _write_chart(workbook: Any, tables: SummaryTables) -> None:
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(categories)
     chart.x_axis.scaling.orientation = "maxMin"  # the first government on top, as in the table
+    # Said explicitly: Excel hides axes whose "delete" is left unset.
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
     chart.height = min(max(_CHART_MIN_CM, count * len(periods) * _CHART_CM_PER_BAR), _CHART_MAX_CM)
     chart.width = 24
     sheet.add_chart(chart, f"{_column_letter(len(periods) + 3)}2")
