@@ -147,6 +147,8 @@ def _columns(*spec: tuple[str, str, Kind]) -> tuple[Column, ...]:
 
 _T, _N, _E, _D, _DT = Kind.TEXT, Kind.COUNT, Kind.EURO, Kind.DATE, Kind.DATETIME
 _PERIOD = (("period_start", "Period from", _D), ("period_end", "Period to", _D))
+#: Who: the balie's name first, for people, then its key, for programs.
+_BALIE = (("balie_name", "Balie", _T), ("balie", "Balie key", _T))
 _SUMS = (
     ("lines", "Lines", _N),
     ("total_price", "Total price", _E),
@@ -158,8 +160,7 @@ GOVERNMENT_COLUMNS = _columns(
     ("government", "Government", _T), *_PERIOD, ("balies", "Balies", _N), *_SUMS
 )
 BALIE_COLUMNS = _columns(
-    ("balie_name", "Balie", _T),
-    ("balie", "Balie key", _T),
+    *_BALIE,
     ("government", "Government", _T),
     *_PERIOD,
     *_SUMS,
@@ -167,15 +168,13 @@ BALIE_COLUMNS = _columns(
 TOTAL_COLUMNS = _columns(
     *_PERIOD,
     ("government", "Government", _T),
-    ("balie_name", "Balie", _T),
-    ("balie", "Balie key", _T),
+    *_BALIE,
     ("balies", "Balies", _N),
     *_SUMS,
 )
 #: Columns of lines.csv; ``uid`` only with include_uid.
 LINE_COLUMNS = _columns(
-    ("balie_name", "Balie", _T),
-    ("balie", "Balie key", _T),
+    *_BALIE,
     *_PERIOD,
     ("report", "Report file", _T),
     ("workbook", "Workbook", _T),
@@ -195,8 +194,7 @@ LINE_COLUMNS = _columns(
 )
 PROBLEM_COLUMNS = _columns(
     ("kind", "Kind", _T),
-    ("balie_name", "Balie", _T),
-    ("balie", "Balie key", _T),
+    *_BALIE,
     ("report", "Report", _T),
     ("detail", "Detail", _T),
 )
