@@ -89,8 +89,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from uitpas_async.engine.config import Limits, RetryPolicy
@@ -163,29 +163,10 @@ def connection_pool_size(limits: Limits, *, renews_tokens: bool) -> int:
     return limits.max_concurrent_requests + extra
 
 
-class _Call(Generic[R, T]):
-    """One call going through the pipeline: what each of its attempts needs."""
-
-    __slots__ = ("request", "send", "slotted", "tokens", "urgency")
-
-    def __init__(
-        self,
-        send: Send[R, T],
-        request: R,
-        urgency: int,
-        tokens: TokenManager | None,
-        slotted: bool,
-    ) -> None:
-        #: The client's bound method that makes one attempt.
-        self.send = send
-        #: The request, as the provider's protocol built it.
-        self.request = request
-        #: Its place in the client pacer's queue, lower first.
-        self.urgency = urgency
-        #: Where its bearer token comes from, or None if it carries none.
-        self.tokens = tokens
-        #: Whether it takes a request slot (a renewal's requests do not).
-        self.slotted = slotted
+#: One call as each of its attempts needs it: the client's send, the request, where
+#: its bearer token comes from (None: it carries none), and whether it takes a slot (a
+#: renewal's requests do not). A plain tuple, built once per call.
+_Call = tuple[Send[R, T], R, "TokenManager | None", bool]
 
 
 class CallPipeline:
@@ -248,31 +229,33 @@ class CallPipeline:
         rates = [r for r in (self._rate_limit, self._per_endpoint_rate) if r is not None]
         return min(rates) if rates else None
 
-    async def call(self, send: Send[R, T], request: R, *, tokens: TokenManager | None = None) -> T:
+    def call(
+        self, send: Send[R, T], request: R, *, tokens: TokenManager | None = None
+    ) -> Coroutine[Any, Any, T]:
         """Return what ``send`` makes of the answer, after the gates and the attempts due.
 
         With ``tokens``, each attempt carries the token fresh at its send, and a 401
-        renews it and runs the attempts once more.
+        renews it and runs the attempts once more. (A plain function that returns
+        the coroutine to await: one frame less on the hot path.)
         """
-        call = _Call(send, request, self._urgency_of(request), tokens, True)
         if tokens is None:
-            return await self._run(call)
+            return self._run((send, request, None, True))
+        return self._run_renewing_once((send, request, tokens, True))
+
+    def renewal_call(self, send: Send[R, T], request: R) -> Coroutine[Any, Any, T]:
+        """Like :meth:`call`, for a token renewal's requests: they carry no token, take no slot."""
+        return self._run((send, request, None, False))
+
+    async def _run_renewing_once(self, call: _Call[R, T]) -> T:
         try:
             return await self._run(call)
         except AuthenticationError as exc:
             # A refused token was not acted on, so even a create may go again.
-            log.debug("%s refused the token (%s); renewing once", request.endpoint, exc.status)
+            log.debug("%s refused the token (%s); renewing once", call[1].endpoint, exc.status)
             return await self._run(call)
 
-    async def renewal_call(self, send: Send[R, T], request: R) -> T:
-        """Like :meth:`call`, for a token renewal's requests: they carry no token, take no slot."""
-        return await self._run(_Call(send, request, self._urgency_of(request), None, False))
-
-    def _urgency_of(self, request: CallRequest) -> int:
-        return self._urgency.get(request.endpoint, self._default_urgency)
-
     async def _run(self, call: _Call[R, T]) -> T:
-        request = call.request
+        request = call[1]
         return await retry_call(
             self._attempt,
             call,
@@ -284,26 +267,27 @@ class CallPipeline:
 
     async def _attempt(self, call: _Call[R, T]) -> T:
         """Pass the gates in order (hold, pacers, slot, token), then send once."""
+        send, request, tokens, slotted = call
         try:
             pause = self._paused_until - self._clock()
             if pause > 0:
                 log.debug("holding a request %.2fs for the server's Retry-After", pause)
                 await self._sleep(pause)
             if self._pacer is not None:
-                await self._pacer.acquire(call.urgency)
+                urgency = self._urgency.get(request.endpoint, self._default_urgency)
+                await self._pacer.acquire(urgency)
             if self._per_endpoint_rate is not None:
-                await self._endpoint_pacer(call.request.endpoint).acquire()
-            if not call.slotted:
-                return await call.send(call.request, None)
+                await self._endpoint_pacer(request.endpoint).acquire()
+            if not slotted:
+                return await send(request, None)
             async with self._slots:
-                tokens = call.tokens
                 if tokens is None:
-                    return await call.send(call.request, None)
+                    return await send(request, None)
                 # After every queue: the token this request leaves with is fresh now.
                 token = tokens.fresh or await tokens.token()
                 tokens.in_flight += 1
                 try:
-                    return await call.send(call.request, token)
+                    return await send(request, token)
                 except AuthenticationError:
                     tokens.invalidate(token)
                     raise
