@@ -63,6 +63,7 @@ log = logging.getLogger("uitpas_async")
 Sleep = Callable[[float], Awaitable[None]]
 USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+XML_ACCEPT = "application/xml"
 
 
 class UitpasClient(HttpClientBase):
@@ -280,6 +281,10 @@ class UitpasClient(HttpClientBase):
     async def _send(self, request: protocol.Request, _token: str | None) -> dict[str, Any]:
         """One attempt: send (signed at the send), and check the XML answer."""
         url, headers, body, authorize = self._prepare(request)
+        if request.method == "GET":
+            # What culturefeed-php, the client known to work, sends on
+            # status, periods and price.
+            headers["Accept"] = XML_ACCEPT
         raw = await self._open().send(
             request.method,
             url,
@@ -326,6 +331,7 @@ class UitpasClient(HttpClientBase):
                 download.directory,
                 report_id=download.report_id,
                 max_bytes=self.limits.max_download_bytes,
+                fallback_filename=protocol.report_fallback_filename(download.report_id),
             )
 
 
