@@ -45,10 +45,11 @@ class FakeApi:
         self.failures: dict[str, list[Exception]] = {}
 
     async def renew(self) -> tuple[str, float]:
-        # The renewal's own request goes through the pipeline, as a provider's does.
+        """Get a new token; its request goes through the pipeline, as a provider's does."""
         return await self.pipeline.renewal_call(self.send, Req("token"))
 
     async def send(self, request: Req, token: str | None) -> tuple[str, float]:
+        """One attempt: record the token and the time, take a while, maybe fail."""
         self.sent.append((request.endpoint, token, self.clock.now))
         await self.clock.sleep(self.durations.get(request.endpoint, 0.0))
         failures = self.failures.get(request.endpoint)
@@ -62,6 +63,7 @@ class FakeApi:
         return request.endpoint, self.clock.now
 
     async def call(self, endpoint: str) -> tuple[str, float]:
+        """Call an endpoint with the bearer token."""
         return await self.pipeline.call(self.send, Req(endpoint), tokens=self.tokens)
 
     def assert_no_stale_token_left(self) -> None:
@@ -75,6 +77,7 @@ class FakeApi:
 
 
 def _api(clock: VirtualClock, **options: object) -> FakeApi:
+    """Build a fake API over a pipeline on the virtual clock."""
     limits = options.pop("limits", Limits())
     pipeline = CallPipeline(
         limits=limits,  # type: ignore[arg-type]
@@ -88,6 +91,7 @@ def _api(clock: VirtualClock, **options: object) -> FakeApi:
 
 
 async def _after(clock: VirtualClock, seconds: float, api: FakeApi, endpoint: str) -> object:
+    """Call ``endpoint`` after ``seconds``."""
     await clock.sleep(seconds)
     return await api.call(endpoint)
 

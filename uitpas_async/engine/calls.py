@@ -232,11 +232,11 @@ class CallPipeline:
     def call(
         self, send: Send[R, T], request: R, *, tokens: TokenManager | None = None
     ) -> Coroutine[Any, Any, T]:
-        """Return what ``send`` makes of the answer, after the gates and the attempts due.
+        """Return the call to await: what ``send`` makes of the answer, after gates and retries.
 
         With ``tokens``, each attempt carries the token fresh at its send, and a 401
         renews it and runs the attempts once more. (A plain function that returns
-        the coroutine to await: one frame less on the hot path.)
+        the coroutine, not a coroutine itself: one frame less on the hot path.)
         """
         if tokens is None:
             return self._run((send, request, None, True))

@@ -12,9 +12,10 @@ was actually sent, so a late 401 for an old token cannot throw away a new one.
 
 "Stale" comes before "expired" by a margin (a quarter of the lifetime for
 short-lived tokens), so a token taken fresh still lives when the server reads
-it. The server can then see an expired token only for a request in flight
-across that margin: :attr:`TokenManager.raced_renewals` counts the renewals
-that began while requests were in flight, the bound on such uses.
+it. An expired token can then reach the server only from a request still in
+flight when its token went stale, and in a busy client someone renews at that
+moment: :attr:`TokenManager.raced_renewals` counts the renewals that began
+while requests were in flight, what tests bound the server's count by.
 """
 
 from __future__ import annotations

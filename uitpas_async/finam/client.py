@@ -409,8 +409,9 @@ class FinamClient(HttpClientBase):
         return token, max(0.0, lifetime)
 
     async def _call(self, request: protocol.ApiRequest) -> dict[str, Any]:
-        """Send an authenticated request through the pipeline and return its JSON answer."""
-        return await self._calls.call(self._send, request, tokens=self._tokens)
+        """Send a request through the pipeline, with the JWT if it needs one; return the JSON."""
+        tokens = self._tokens if request.authenticated else None
+        return await self._calls.call(self._send, request, tokens=tokens)
 
     async def _send(self, request: protocol.ApiRequest, token: str | None) -> dict[str, Any]:
         """One attempt: send with the JWT, if any, taken fresh after every queue, and check."""
