@@ -20,7 +20,6 @@ from uitpas_async.engine.errors import DownloadError, ReportTooLargeError
 from uitpas_async.engine.filenames import content_disposition_filename, safe_filename
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.transport import StreamingResponse
-from uitpas_async.xml_api.protocol import report_fallback_filename
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "TEMPORARY_PREFIX", "check_zip", "store_report"]
 
@@ -93,14 +92,14 @@ async def store_report(
     *,
     report_id: str,
     max_bytes: int,
-    fallback_filename: str | None = None,
+    fallback_filename: str,
     check: Callable[[Path], None] | None = check_zip,
 ) -> DownloadedReport:
     """Stream a successful download answer into ``dest_dir`` and return what was stored.
 
     ``check`` runs on the complete file before it gets its name (default: it must be
-    a sound zip; None keeps any bytes as served). ``fallback_filename`` is used when
-    the server proposes no usable name.
+    a sound zip; None keeps any bytes as served). ``fallback_filename``, the provider's
+    own naming, is used when the server proposes no usable name.
 
     Raises:
         DownloadError: truncated, refused by ``check``, or cannot be written.
@@ -114,8 +113,7 @@ async def store_report(
         raise ReportTooLargeError(f"report is {expected} bytes, over the {max_bytes}-byte cap")
     proposed = content_disposition_filename(response.headers.get("Content-Disposition"))
     content_type = response.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE
-    fallback = fallback_filename or report_fallback_filename(report_id)
-    filename = safe_filename(proposed, fallback)
+    filename = safe_filename(proposed, fallback_filename)
     descriptor, temporary = _open_temporary(dest_dir)
     digest = hashlib.sha256()
     written = 0

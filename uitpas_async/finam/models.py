@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from typing import TypeVar
 
 import attrs
@@ -119,8 +120,6 @@ class TokenDetails:
 
 
 def _validate_request(instance: AccountReportRequest, _: object, __: object) -> None:
-    from uitpas_async.finam.protocol import validate_account_id, validate_form, validate_range
-
     validate_account_id(instance.account_id)
     validate_range(instance.start, instance.end)
     validate_form(instance.form)
@@ -150,3 +149,72 @@ class AccountReportRequest:
     def label(self) -> str:
         """The account id, safe as a folder name."""
         return safe_filename(self.account_id, "account")
+
+
+#: Finam refuses report ranges longer than this.
+MAX_RANGE = timedelta(days=92)
+
+
+#: Whole-day requests are sent as days in this zone (Finam's timestamps are UTC instants).
+REPORT_TIMEZONE = timezone.utc
+
+
+#: The ids Finam's int64 fields can hold.
+INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def validate_account_id(account_id: object) -> str:
+    """Return an account id as its int64 decimal string.
+
+    Raises:
+        InvalidArgumentError: not an integer within int64.
+    """
+    text = str(account_id).strip() if isinstance(account_id, (str, int)) else ""
+    if isinstance(account_id, bool) or not re.fullmatch(r"-?\d+", text):
+        raise InvalidArgumentError(f"account_id must be an integer id, not {account_id!r}")
+    if not INT64_RANGE[0] <= int(text) <= INT64_RANGE[1]:
+        raise InvalidArgumentError("account_id is out of the int64 range")
+    return str(int(text))
+
+
+def validate_form(form: object) -> ReportForm:
+    """Return the report form, which must be SHORT or LONG.
+
+    Raises:
+        InvalidArgumentError: unknown, or ``REPORT_FORM_UNKNOWN``.
+    """
+    parsed = ReportForm.parse(form)
+    if parsed is ReportForm.UNKNOWN:
+        raise InvalidArgumentError("report form must be SHORT or LONG")
+    return parsed
+
+
+def _instant(value: object, name: str, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidArgumentError(f"{name} must be an aware datetime (or a date)")
+        return value
+    if isinstance(value, date):
+        # A date means the whole day: from its first second to its last.
+        moment = time(23, 59, 59) if end else time(0, 0, 0)
+        return datetime.combine(value, moment, tzinfo=REPORT_TIMEZONE)
+    raise InvalidArgumentError(f"{name} must be a date or datetime, not {type(value).__name__}")
+
+
+def validate_range(start: object, end: object) -> DateRange:
+    """Return the report interval; dates are whole days, so ``end`` is inclusive.
+
+    Raises:
+        InvalidArgumentError: not dates or aware datetimes, end before start, or over 92 days.
+    """
+    begin = _instant(start, "start", end=False)
+    finish = _instant(end, "end", end=True)
+    if finish < begin:
+        raise InvalidArgumentError(f"end {end} is before start {start}")
+    # A run of whole days ends one second short of its last midnight.
+    span = finish - begin + (timedelta(seconds=1) if not isinstance(end, datetime) else timedelta())
+    if span > MAX_RANGE:
+        raise InvalidArgumentError(
+            f"report range {start}..{end} is longer than Finam's {MAX_RANGE.days} days"
+        )
+    return DateRange(begin, finish)

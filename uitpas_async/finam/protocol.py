@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -32,12 +32,18 @@ from uitpas_async.engine.errors import (
 )
 from uitpas_async.engine.retry_after import parse_retry_after
 from uitpas_async.finam.models import (
+    INT64_RANGE,
+    MAX_RANGE,
+    REPORT_TIMEZONE,
     AccountReportInfo,
     AccountReportJob,
     DateRange,
     ReportCreationStatus,
     ReportForm,
     TokenDetails,
+    validate_account_id,
+    validate_form,
+    validate_range,
 )
 
 __all__ = [
@@ -63,16 +69,11 @@ __all__ = [
     "validate_range",
 ]
 
-#: Finam refuses report ranges longer than this.
-MAX_RANGE = timedelta(days=92)
-#: Whole-day requests are sent as days in this zone (Finam's timestamps are UTC instants).
-REPORT_TIMEZONE = timezone.utc
 #: Largest JSON answer read; report metadata is tiny.
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 SESSIONS_PATH = "/v1/sessions"
 SESSION_DETAILS_PATH = "/v1/sessions/details"
 REPORT_PATH = "/v1/report"
-_INT64 = (-(2**63), 2**63 - 1)
 #: gRPC status numbers, as grpc-gateway puts them in an error body's ``code``.
 GRPC_CODES = (
     "OK",
@@ -120,63 +121,6 @@ class ApiRequest:
 
 
 # -- validation and building ---------------------------------------------------
-
-
-def validate_account_id(account_id: object) -> str:
-    """Return an account id as its int64 decimal string.
-
-    Raises:
-        InvalidArgumentError: not an integer within int64.
-    """
-    text = str(account_id).strip() if isinstance(account_id, (str, int)) else ""
-    if isinstance(account_id, bool) or not re.fullmatch(r"-?\d+", text):
-        raise InvalidArgumentError(f"account_id must be an integer id, not {account_id!r}")
-    if not _INT64[0] <= int(text) <= _INT64[1]:
-        raise InvalidArgumentError("account_id is out of the int64 range")
-    return str(int(text))
-
-
-def validate_form(form: object) -> ReportForm:
-    """Return the report form, which must be SHORT or LONG.
-
-    Raises:
-        InvalidArgumentError: unknown, or ``REPORT_FORM_UNKNOWN``.
-    """
-    parsed = ReportForm.parse(form)
-    if parsed is ReportForm.UNKNOWN:
-        raise InvalidArgumentError("report form must be SHORT or LONG")
-    return parsed
-
-
-def _instant(value: object, name: str, *, end: bool) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidArgumentError(f"{name} must be an aware datetime (or a date)")
-        return value
-    if isinstance(value, date):
-        # A date means the whole day: from its first second to its last.
-        moment = time(23, 59, 59) if end else time(0, 0, 0)
-        return datetime.combine(value, moment, tzinfo=REPORT_TIMEZONE)
-    raise InvalidArgumentError(f"{name} must be a date or datetime, not {type(value).__name__}")
-
-
-def validate_range(start: object, end: object) -> DateRange:
-    """Return the report interval; dates are whole days, so ``end`` is inclusive.
-
-    Raises:
-        InvalidArgumentError: not dates or aware datetimes, end before start, or over 92 days.
-    """
-    begin = _instant(start, "start", end=False)
-    finish = _instant(end, "end", end=True)
-    if finish < begin:
-        raise InvalidArgumentError(f"end {end} is before start {start}")
-    # A run of whole days ends one second short of its last midnight.
-    span = finish - begin + (timedelta(seconds=1) if not isinstance(end, datetime) else timedelta())
-    if span > MAX_RANGE:
-        raise InvalidArgumentError(
-            f"report range {start}..{end} is longer than Finam's {MAX_RANGE.days} days"
-        )
-    return DateRange(begin, finish)
 
 
 def format_timestamp(value: datetime) -> str:
@@ -339,7 +283,7 @@ def parse_int64(value: object, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise MalformedResponseError(f"{where}: expected an int64, got {type(value).__name__}")
     text = str(value).strip()
-    if not re.fullmatch(r"-?\d+", text) or not _INT64[0] <= int(text) <= _INT64[1]:
+    if not re.fullmatch(r"-?\d+", text) or not INT64_RANGE[0] <= int(text) <= INT64_RANGE[1]:
         raise MalformedResponseError(f"{where}: not an int64: {text[:40]!r}")
     return str(int(text))
 

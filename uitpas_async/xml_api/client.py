@@ -192,7 +192,11 @@ class UitpasClient(HttpClientBase):
 
         async def attempt(stream: StreamingResponse) -> DownloadedReport:
             return await store_report(
-                stream, directory, report_id=report_id, max_bytes=self.limits.max_download_bytes
+                stream,
+                directory,
+                report_id=report_id,
+                max_bytes=self.limits.max_download_bytes,
+                fallback_filename=protocol.report_fallback_filename(report_id),
             )
 
         return await self._call_streaming(request, attempt)
