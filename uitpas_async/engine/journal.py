@@ -219,13 +219,28 @@ class Journal:
         *,
         report_id: str | None = None,
         detail: str | None = None,
-    ) -> None:
-        """Record something worth knowing later, such as a possibly duplicate create."""
+    ) -> float:
+        """Record something worth knowing later, such as a possibly duplicate create.
+
+        Returns:
+            The wall-clock time (POSIX seconds) stored with the event.
+        """
+        at = time.time()
         self._db.execute(
             "INSERT INTO events (provider, job_key, at, kind, report_id, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (provider, job_key, time.time(), kind, report_id, detail),
+            (provider, job_key, at, kind, report_id, detail),
         )
+        return at
+
+    def last_event_at(self, provider: str, job_key: str, kind: str) -> float | None:
+        """Return the wall-clock time of one job's latest event of ``kind``, if any."""
+        row = self._db.execute(
+            "SELECT at FROM events WHERE provider = ? AND job_key = ? AND kind = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (provider, job_key, kind),
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     def events(self, kind: str | None = None) -> list[tuple[str, str, str, str | None]]:
         """Return recorded events as (provider, job_key, kind, report_id), oldest first."""
