@@ -32,6 +32,8 @@ from typing import Any, TextIO
 
 import attrs
 
+from uitpas_async.cli.args import positive_int
+from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME
 from uitpas_async.reports.reader import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -52,10 +54,6 @@ __all__ = [
     "summarize_directory",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-MANIFEST_NAME = "manifest.jsonl"
 SUMMARY_DIR = "summary"
 LINES_NAME = "lines.csv"
 TOTALS_NAME = "totals.csv"
@@ -404,13 +402,6 @@ async def _cmd_summarize(args: argparse.Namespace) -> int:
     )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def add_summarize_flags(fetch: argparse.ArgumentParser) -> None:
     """Add ``--summarize`` and ``--include-uid`` to ``reports fetch``."""
     fetch.add_argument(
@@ -442,7 +433,7 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
     summarize.add_argument("--include-uid", action="store_true", help=UID_HELP)
     summarize.add_argument(
         "--max-report-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_LIMITS.max_total_bytes,
         metavar="N",
         help="refuse a report zip larger than N bytes, or expanding past N (zip bombs); "
