@@ -216,6 +216,9 @@ class FinamSandboxStats:
     auth_failures: int = 0
     #: Of those, 401s for a token that had expired.
     expired_tokens: int = 0
+    #: Requests that arrived carrying an expired token, counted before the rate
+    #: limiter (a 429 may answer them): each time a client sent one.
+    expired_token_uses: int = 0
     #: 429s from the rate limiter (injected ones count under faults).
     rate_limited: int = 0
     faults: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(FINAM_FAULT_KINDS, 0))
@@ -328,6 +331,8 @@ class FinamSandbox(LoopbackServer):
     async def _serve(self, request: web.Request, endpoint: FinamEndpoint) -> web.StreamResponse:
         self.stats.requests[endpoint] += 1
         raw = await request.read()
+        if endpoint not in ("auth", "details") and self._carries_expired_token(request):
+            self.stats.expired_token_uses += 1
         if self.config.rate_limit is not None:
             bucket = self._buckets.get(endpoint)
             if bucket is None:
@@ -356,6 +361,12 @@ class FinamSandbox(LoopbackServer):
         self.stats.faults[rule.kind] += 1
         logger.debug("%s: injecting fault %s", endpoint, rule.kind)
         return await self._inject(request, rule, endpoint, body, report_id)
+
+    def _carries_expired_token(self, request: web.Request) -> bool:
+        """Return whether the request carries a token this sandbox issued and has expired."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        expiry = self._tokens.get(token)
+        return expiry is not None and self._clock() >= expiry
 
     def _check_token(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "").strip()
