@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uitpas_async.v4.backend import UitpasV4Backend
+from uitpas_async.v4.client import UitpasV4Client
 from uitpas_async.v4.errors import (
     OrganizerNotFoundError,
     TokenRequestError,
@@ -39,6 +41,8 @@ __all__ = [
     "ReportPeriod",
     "ReportStatus",
     "TokenRequestError",
+    "UitpasV4Backend",
+    "UitpasV4Client",
     "UnknownReportStatusError",
     "V4AccessDeniedError",
     "V4ApiError",

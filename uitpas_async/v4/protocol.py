@@ -29,6 +29,7 @@ from uitpas_async.engine.errors import (
     RateLimitedError,
     ServerError,
 )
+from uitpas_async.engine.filenames import safe_filename
 from uitpas_async.engine.periods import validate_period
 from uitpas_async.engine.retry_after import parse_retry_after
 from uitpas_async.v4.errors import (
@@ -705,4 +706,4 @@ def find_adoptable(
 
 def download_fallback_filename(organizer_id: str, report_id: object) -> str:
     """Return the filename used when the server proposes none."""
-    return f"financialOverview_{organizer_id}_report-{report_id}.zip"
+    return safe_filename(f"financialOverview_{organizer_id}_report-{report_id}.zip", "report.zip")
