@@ -14,6 +14,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
+from uitpas_async.cli import v4
 from uitpas_async.cli.args import positive_seconds
 from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, say
 from uitpas_async.cli.target import base_url_of
@@ -95,6 +96,8 @@ async def _run_flow(args: argparse.Namespace, base_url: str, consumer: Consumer)
 
 
 async def _cmd_login(args: argparse.Namespace) -> int:
+    if v4.uses_v4(args):
+        return await v4.cmd_login(args)
     if args.sandbox is not None:
         return await _login_sandbox(args)
     base_url = base_url_of(args)
@@ -233,6 +236,7 @@ def add_commands(
         metavar="SECONDS",
         help=f"how long to wait for the authorization (default {DEFAULT_LOGIN_TIMEOUT:g})",
     )
+    v4.add_api_arguments(login_parser)
     login_parser.set_defaults(handler=_cmd_login)
 
     logout = commands.add_parser(

@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from uitpas_async.cli import v4
 from uitpas_async.cli.args import iso_date, parse_period, read_balies
 from uitpas_async.cli.batch import add_batch_arguments, fetch_batch
 from uitpas_async.cli.output import EXIT_OK, result_record, say
@@ -33,6 +34,8 @@ DEFAULT_MAX_IN_FLIGHT = 50
 
 
 async def _cmd_periods(args: argparse.Namespace) -> int:
+    if v4.uses_v4(args):
+        return await v4.cmd_periods(args)
     async with connection(args) as (client, sandbox_balies):
         balie = first_balie(args, sandbox_balies)
         periods = await client.get_financial_report_periods(balie_consumer_key=balie)
@@ -63,6 +66,8 @@ async def _cmd_price(args: argparse.Namespace) -> int:
 
 
 async def _cmd_report(args: argparse.Namespace) -> int:
+    if v4.uses_v4(args):
+        return await v4.cmd_report(args)
     period = parse_period(args.period)
     async with connection(args) as (client, sandbox_balies):
         balie = first_balie(args, sandbox_balies)
@@ -109,12 +114,15 @@ def manifest_record(result: ReportResult) -> dict[str, Any]:
 
 
 async def _cmd_reports_fetch(args: argparse.Namespace) -> int:
-    status = await fetch_batch(
-        args,
-        connection(args),
-        lambda sandbox_balies: _requests(args, sandbox_balies),
-        record=manifest_record,
-    )
+    if v4.uses_v4(args):
+        status = await v4.cmd_fetch(args)
+    else:
+        status = await fetch_batch(
+            args,
+            connection(args),
+            lambda sandbox_balies: _requests(args, sandbox_balies),
+            record=manifest_record,
+        )
     if args.summarize:
         summary = await asyncio.to_thread(
             summarize_directory, Path(args.out), include_uid=args.include_uid
@@ -130,6 +138,8 @@ def add_commands(
     """Add ``periods``, ``price``, ``report`` and ``reports fetch|summarize``."""
     periods = commands.add_parser("periods", parents=[common], help="list a balie's periods")
     periods.add_argument("--balie", action="append", help="balie consumer key")
+    v4.add_api_arguments(periods)
+    v4.add_organizer_arguments(periods, many=False)
     periods.set_defaults(handler=_cmd_periods)
 
     price = commands.add_parser("price", parents=[common], help="price of a UiTPAS card")
@@ -149,6 +159,8 @@ def add_commands(
     report.add_argument("--balie", action="append", help="balie consumer key")
     report.add_argument("--period", default="latest", help="latest, 2024-Q1 or A..B")
     report.add_argument("--out", default=DEFAULT_OUT_DIR, help="destination directory")
+    v4.add_api_arguments(report)
+    v4.add_organizer_arguments(report, many=False)
     report.set_defaults(handler=_cmd_report)
 
     reports = commands.add_parser("reports", help="bulk report jobs")
@@ -166,6 +178,8 @@ def add_commands(
     fetch.add_argument("--balie", action="append", help="balie consumer key (repeatable)")
     fetch.add_argument("--balies", help="file of balie keys: one a line, or CSV key,name")
     fetch.add_argument("--period", default="latest", help="latest, 2024-Q1 or A..B")
+    v4.add_api_arguments(fetch)
+    v4.add_organizer_arguments(fetch, many=True)
     add_batch_arguments(
         fetch,
         out_dir=DEFAULT_OUT_DIR,

@@ -12,7 +12,7 @@ knowing any.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -21,7 +21,14 @@ import attrs
 from uitpas_async.engine.errors import UitpasError
 from uitpas_async.engine.models import DownloadedReport
 
-__all__ = ["HasReportBackend", "JobRequest", "ReportBackend", "StartedReport", "as_backend"]
+__all__ = [
+    "FindsStartedReports",
+    "HasReportBackend",
+    "JobRequest",
+    "ReportBackend",
+    "StartedReport",
+    "as_backend",
+]
 
 
 @runtime_checkable
@@ -79,7 +86,25 @@ class ReportBackend(Protocol):
 
     # Optional: a backend may also have ``request_rate`` (float | None), the most
     # status calls per second its client admits. The orchestrator then spaces the
-    # batch's polls to keep within it rather than queueing at the limiter.
+    # batch's polls to keep within it rather than queueing at the limiter. And it
+    # may implement :class:`FindsStartedReports`.
+
+
+@runtime_checkable
+class FindsStartedReports(Protocol):
+    """A backend that can find a report a create started even though its answer was lost.
+
+    Optional. When a create may have reached the server without us hearing back
+    (a dropped connection, a timeout, a 5xx, a run killed mid-create), the
+    orchestrator asks this before creating again, and adopts what it returns,
+    so the server never holds two reports for one request.
+    """
+
+    async def find_started_report(
+        self, request: JobRequest, since: datetime | None
+    ) -> StartedReport | None:
+        """Return a report for ``request`` started at or after ``since`` (aware), if any."""
+        ...
 
 
 @runtime_checkable

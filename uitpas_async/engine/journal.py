@@ -298,14 +298,30 @@ class Journal:
         *,
         report_id: str | None = None,
         detail: str | None = None,
-    ) -> None:
-        """Record something worth knowing later, such as a possibly duplicate create."""
+    ) -> float:
+        """Record something worth knowing later, such as a possibly duplicate create.
+
+        Returns:
+            The wall-clock time (POSIX seconds) stored with the event.
+        """
+        at = time.time()
         with self._guard(f"record an event of job {job_key!r}"):
             self._db.execute(
                 "INSERT INTO events (provider, job_key, at, kind, report_id, detail)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (provider, job_key, time.time(), kind, report_id, detail),
+                (provider, job_key, at, kind, report_id, detail),
             )
+        return at
+
+    def last_event_at(self, provider: str, job_key: str, kind: str) -> float | None:
+        """Return the wall-clock time of one job's latest event of ``kind``, if any."""
+        with self._guard(f"read the events of job {job_key!r}"):
+            row = self._db.execute(
+                "SELECT at FROM events WHERE provider = ? AND job_key = ? AND kind = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (provider, job_key, kind),
+            ).fetchone()
+        return None if row is None else float(row[0])
 
     def possible_duplicates(self, provider: str | None = None) -> list[PossibleDuplicate]:
         """Return every possible duplicate create of every run of this journal, oldest first."""

@@ -35,13 +35,19 @@ import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from uitpas_async.engine.backend import HasReportBackend, JobRequest, ReportBackend, as_backend
+from uitpas_async.engine.backend import (
+    FindsStartedReports,
+    HasReportBackend,
+    JobRequest,
+    ReportBackend,
+    as_backend,
+)
 from uitpas_async.engine.config import PollPolicy, RetryPolicy
 from uitpas_async.engine.errors import (
     ConfigurationError,
@@ -91,6 +97,10 @@ DEFAULT_MAX_RECREATES = 2
 _TRANSIENT = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
 #: Faults after which a create may have reached the server (a retry may duplicate it).
 _CREATE_MAYBE_SENT = (TransportError, ServerError, MalformedResponseError)
+#: Journal event: a create is about to leave (its time bounds what a later adoption takes).
+CREATE_SENT_EVENT = "create_sent"
+#: Journal event: a report a lost create started was found and adopted.
+ADOPTED_EVENT = "report_adopted"
 
 
 @attrs.frozen
@@ -131,6 +141,10 @@ class _Job:
     recreates: int = 0
     report: DownloadedReport | None = None
     error: UitpasError | None = None
+    #: Whether a create may have reached the server without our hearing back.
+    create_lost: bool = False
+    #: Wall-clock time the first create of the current creating episode left, if known.
+    create_since: float | None = None
 
 
 async def _within(work: Awaitable[DownloadedReport], seconds: float) -> DownloadedReport:
@@ -184,6 +198,10 @@ class ReportOrchestrator:
         if max_in_flight < 1:
             raise InvalidArgumentError("max_in_flight must be at least 1")
         self.backend: ReportBackend = as_backend(backend)
+        #: The backend, if it can find a report a lost create started (then none is duplicated).
+        self._finder: FindsStartedReports | None = (
+            self.backend if isinstance(self.backend, FindsStartedReports) else None
+        )
         self.out_dir = Path(out_dir)
         self.journal_path = Path(journal) if journal is not None else None
         self.max_in_flight = max_in_flight
@@ -205,6 +223,8 @@ class ReportOrchestrator:
         self.possible_duplicate_creates = 0
         #: Every possible duplicate create the journal holds, from every run of it.
         self.journal_possible_duplicates: tuple[PossibleDuplicate, ...] = ()
+        #: Reports of lost creates the last run found and adopted instead of creating again.
+        self.adopted_reports = 0
 
     # -- the batch ----------------------------------------------------------------
 
@@ -235,6 +255,7 @@ class ReportOrchestrator:
         journal_path = self.journal_path or self.out_dir / "journal.sqlite"
         self._journal = Journal(journal_path)
         self.possible_duplicate_creates = 0
+        self.adopted_reports = 0
         try:
             self._verified = VerifiedReports(())
             if self._journal.is_empty() and has_earlier_output(self.out_dir):
@@ -363,7 +384,11 @@ class ReportOrchestrator:
             return self._result(job)
         if previous.state is JobState.CREATING:
             # Killed mid-create: the server may hold a report we never heard of.
-            self._record_possible_duplicate(request, "resumed")
+            self._create_lost(job, "resumed")
+            assert self._journal is not None
+            job.create_since = self._journal.last_event_at(
+                self._provider, request.job_key, CREATE_SENT_EVENT
+            )
         resumable = previous.report_id is not None and previous.state is not JobState.FAILED
         if resumable:
             self._move(job, JobState.GENERATING, error_code=None, error_message=None)
@@ -453,6 +478,9 @@ class ReportOrchestrator:
             if job.recreates >= self.max_recreates:
                 return JobState.FAILED
             job.recreates += 1
+            # A new report is due: what an earlier create left no longer matters.
+            job.create_lost = False
+            job.create_since = None
             self._journal.record_event(
                 self._provider,
                 job.request.job_key,
@@ -471,14 +499,22 @@ class ReportOrchestrator:
             and may_have_reached_server(exc)
         )
         if maybe_sent:
-            # The create may have started a report whose id we never got: whether
-            # or not it is sent again, that report is a possible duplicate.
-            self._record_possible_duplicate(job.request, type(exc).__name__)
-            if not self.job_retry.retry_unsafe_creates:
+            self._create_lost(job, type(exc).__name__)
+            if self._finder is None and not self.job_retry.retry_unsafe_creates:
                 return JobState.FAILED
         if not transient or attempts >= self.job_retry.attempts:
             return JobState.FAILED
         return state
+
+    def _create_lost(self, job: _Job, reason: str) -> None:
+        """Note that a create may have reached the server without our hearing back.
+
+        Without a finder, that report is a possible duplicate whether or not the
+        create is sent again; with one, the next create first looks for it and adopts it.
+        """
+        job.create_lost = True
+        if self._finder is None:
+            self._record_possible_duplicate(job.request, reason)
 
     def _record_possible_duplicate(self, request: JobRequest, reason: str) -> None:
         """Journal a create that may have started a report we never heard of."""
@@ -489,6 +525,14 @@ class ReportOrchestrator:
         )
 
     async def _create(self, job: _Job) -> None:
+        assert self._journal is not None
+        if job.create_lost and self._finder is not None and await self._adopt(job):
+            return
+        if self._finder is not None and job.create_since is None:
+            # Only reports created since this moment can be the answer of a lost create.
+            job.create_since = self._journal.record_event(
+                self._provider, job.request.job_key, CREATE_SENT_EVENT
+            )
         with counting_unsafe_resends() as resends:
             try:
                 started = await self.backend.start_report(job.request)
@@ -496,6 +540,7 @@ class ReportOrchestrator:
                 # Each resend the client made after such a fault may have left a report.
                 for fault in resends:
                     self._record_possible_duplicate(job.request, f"client resent after {fault}")
+        job.create_lost = False
         job.created_at = self._clock()
         job.download_deadline = None
         job.polls = 0
@@ -507,6 +552,38 @@ class ReportOrchestrator:
             end=started.end or job.entry.end,
             creates=job.entry.creates + 1,
         )
+
+    async def _adopt(self, job: _Job) -> bool:
+        """Take over the report a lost create started, if the backend finds one."""
+        assert self._finder is not None
+        assert self._journal is not None
+        since = (
+            datetime.fromtimestamp(job.create_since, timezone.utc)
+            if job.create_since is not None
+            else None
+        )
+        found = await self._finder.find_started_report(job.request, since)
+        job.create_lost = False
+        if found is None:
+            log.debug("%s: the lost create started no report; creating it", job.request.label)
+            return False
+        self._journal.record_event(
+            self._provider, job.request.job_key, ADOPTED_EVENT, report_id=found.report_id
+        )
+        self.adopted_reports += 1
+        log.info("%s: adopted report %s of a lost create", job.request.label, found.report_id)
+        # Created at an unknown moment: it polls like a resumed job.
+        job.created_at = None
+        job.polls = 0
+        self._move(
+            job,
+            JobState.GENERATING,
+            report_id=found.report_id,
+            start=found.start or job.entry.start,
+            end=found.end or job.entry.end,
+            creates=job.entry.creates + 1,
+        )
+        return True
 
     async def _wait_until_ready(self, job: _Job) -> None:
         """Poll until the report is ready, never sleeping past the job's deadline."""

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_FAULT_RETRY_AFTER",
     "STATS_PATH",
     "Call",
+    "Handler",
     "ProviderState",
     "RequestPipeline",
     "Route",
@@ -60,7 +61,7 @@ _UNAVAILABLE = 503
 _DROPPED = 500
 
 #: An aiohttp route handler.
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _Rule = TypeVar("_Rule", bound=BaseFaultRule[Any])
 _Payload = TypeVar("_Payload")
@@ -186,7 +187,7 @@ class RequestPipeline(abc.ABC, Generic[_Rule, _Payload, _State]):
 
     # -- the pipeline -----------------------------------------------------------------
 
-    def _handler(self, endpoint: str) -> _Handler:
+    def _handler(self, endpoint: str) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
             return await self.serve(request, endpoint)
 
