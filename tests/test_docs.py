@@ -4,9 +4,11 @@ How a page's examples run (docs/development.md says the same for writers):
 
 - every fenced ``python`` block runs, top-level ``await`` allowed, in order, the blocks of
   one page sharing one namespace and one empty working directory;
-- a UiTPAS sandbox and a Finam sandbox are running, and the environment says where, as it
-  would for the real APIs: ``UITPAS_BASE_URL`` and the four ``UITPAS_*`` credentials,
-  ``UITPAS_BALIE`` (a balie key), ``FINAM_BASE_URL``, ``FINAM_SECRET`` and
+- a UiTPAS XML sandbox, a UiTPAS 4.0 sandbox and a Finam sandbox are running, and the
+  environment says where, as it would for the real APIs: ``UITPAS_BASE_URL`` and the four
+  ``UITPAS_*`` credentials, ``UITPAS_BALIE`` (a balie key); ``UITPAS4_BASE_URL``,
+  ``UITPAS4_TOKEN_URL``, ``UITPAS_CLIENT_ID``, ``UITPAS_CLIENT_SECRET`` and
+  ``UITPAS_ORGANIZER`` (an organizer id); ``FINAM_BASE_URL``, ``FINAM_SECRET`` and
   ``FINAM_ACCOUNT``;
 - every ``uitpas-async`` command in a ``sh`` block must exist: its ``--help`` works and
   names every ``--option`` the line uses;
@@ -34,6 +36,7 @@ import pytest
 from uitpas_async.cli.main import main
 from uitpas_async.finam.sandbox import FinamSandbox, FinamSandboxConfig
 from uitpas_async.sandbox import Sandbox, SandboxConfig
+from uitpas_async.v4.sandbox import V4Sandbox, V4SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -117,7 +120,8 @@ async def test_python_blocks_run_against_the_sandbox(
     """Every python block of the page runs, in order, against running sandboxes."""
     uitpas = Sandbox(SandboxConfig(balies=5, generation_median=0.05))
     finam = FinamSandbox(FinamSandboxConfig(accounts=3, generation_median=0.05))
-    async with uitpas, finam:
+    v4 = V4Sandbox(V4SandboxConfig(organizers=3, generation_median=0.05))
+    async with uitpas, finam, v4:
         creds = uitpas.credentials
         for name, value in {
             "UITPAS_BASE_URL": uitpas.base_url,
@@ -126,6 +130,11 @@ async def test_python_blocks_run_against_the_sandbox(
             "UITPAS_TOKEN": creds.token,
             "UITPAS_TOKEN_SECRET": creds.token_secret,
             "UITPAS_BALIE": uitpas.balies[1].key,
+            "UITPAS4_BASE_URL": v4.base_url,
+            "UITPAS4_TOKEN_URL": v4.token_url,
+            "UITPAS_CLIENT_ID": v4.config.client_id,
+            "UITPAS_CLIENT_SECRET": v4.config.client_secret,
+            "UITPAS_ORGANIZER": v4.organizer_ids()[0],
             "FINAM_BASE_URL": finam.base_url,
             "FINAM_SECRET": finam.secret,
             "FINAM_ACCOUNT": finam.accounts[0],
