@@ -37,7 +37,8 @@ from uitpas_async import (
     UitpasClient,
 )
 from uitpas_async.engine.jobs import JobEvent, JobState
-from uitpas_async.engine.polling import BatchPollScheduler, SingleReportSchedule
+from uitpas_async.engine.polling import BatchPollScheduler
+from uitpas_async.engine.single import wait_until_ready
 from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri
 
 from .baselines import (
@@ -476,23 +477,35 @@ async def _single_reports(task: dict[str, Any]) -> dict[str, Any]:
             _credentials(task),
             limits=Limits(max_concurrent_requests=task["concurrency"]),
         ) as client:
+            polls_of: dict[str, int] = {}
 
             async def one(balie: str) -> None:
-                schedule = SingleReportSchedule.for_report(
-                    history, rng=rng, max_interval=POLL_MAX_INTERVAL * scale
-                )
                 job = await client.create_financial_report(START, END, balie_consumer_key=balie)
-                began, count = time.monotonic(), 0
-                while True:
-                    await asyncio.sleep(schedule.delay(time.monotonic() - began))
+                report_id = job.report_id
+
+                async def ready() -> bool:
+                    polls_of[report_id] = polls_of.get(report_id, 0) + 1
                     status = await client.get_financial_report_status(
-                        job.report_id, balie_consumer_key=balie
+                        report_id, balie_consumer_key=balie
                     )
-                    count += 1
-                    if status.completed:
-                        break
-                observed.append(time.monotonic() - began)
-                polls.append(count)
+                    return status.completed
+
+                # What fetch_financial_report does, with the history given here.
+                observed.append(
+                    await wait_until_ready(
+                        ready,
+                        report_id=report_id,
+                        history=history,
+                        policy=PollPolicy(
+                            max_interval=POLL_MAX_INTERVAL * scale, timeout=POLL_TIMEOUT
+                        ),
+                        age=0.0,
+                        clock=time.monotonic,
+                        sleep=asyncio.sleep,
+                        rng=rng,
+                    )
+                )
+                polls.append(polls_of[report_id])
                 await client.download_financial_report(
                     job.report_id, Path(tmp), balie_consumer_key=balie
                 )

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .grid import render_grid
+from .grid import grid_notes, render_grid
 
 __all__ = ["README_PATH", "analysis", "rows", "render_markdown", "update_readme"]
 
@@ -335,6 +335,7 @@ def analysis(data: dict[str, Any]) -> list[str]:
                     f"{_f(comparison['makespan_ratio'])}x ours and its requests "
                     f"{_f(comparison['requests_ratio'])}x ours (below 1: the baseline wins there)."
                 )
+    notes += grid_notes(data)
     if not notes:
         notes.append("Every target is met.")
     return notes

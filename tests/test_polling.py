@@ -542,4 +542,4 @@ def test_a_single_report_needs_three_samples_of_history() -> None:
     schedule = SingleReportSchedule.for_report([20.0, 20.0, 20.0], rng=random.Random(2))
     assert schedule.from_history
     assert schedule.ratio == pytest.approx(1.09)
-    assert 20.0 * math.exp(-1.6 * 0.5 * math.sqrt(4 / 6)) / 1.045 <= schedule.first_poll < 20.0
+    assert 20.0 * math.exp(-1.75 * 0.5 * math.sqrt(4 / 6)) <= schedule.first_poll < 20.0

@@ -160,7 +160,11 @@ async def wait_until_ready(
     sleep: Callable[[float], Awaitable[None]],
     rng: random.Random | None = None,
 ) -> float:
-    """Poll ``check`` on a single-report schedule until it says ready; return the age then.
+    """Poll ``check`` on a single-report schedule until ready; return its generation time.
+
+    That time is estimated between the last two polls (their geometric mean): the
+    report completed after the one and before the other. Recorded in a history,
+    it is unbiased, where the age at the ready poll is a step late.
 
     ``age`` is how old the report already is (0 for one just created, more for a
     resumed one); the deadline is ``policy.timeout`` after its creation, and no
@@ -173,6 +177,8 @@ async def wait_until_ready(
     origin = clock() - max(age, 0.0)
     deadline = origin + policy.timeout
     polls = 0
+    # Age at the last poll that found the report not ready (or when waiting began).
+    before = max(age, 0.0)
     while True:
         now = clock()
         delay = schedule.delay(now - origin)
@@ -183,5 +189,7 @@ async def wait_until_ready(
         log.debug("report %s: poll %d in %.2fs", report_id, polls + 1, delay)
         await sleep(delay)
         polls += 1
+        asked = clock() - origin
         if await check():
-            return clock() - origin
+            return math.sqrt(max(before, schedule.first_poll / schedule.ratio) * asked)
+        before = asked
