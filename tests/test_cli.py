@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from uitpas_async import InvalidArgumentError
-from uitpas_async.cli.main import main, parse_period, read_balies
+from uitpas_async.cli import main, parse_period
+from uitpas_async.cli.args import read_balies
 
 MANIFEST_FIELDS = {
     "balie",

@@ -177,12 +177,30 @@ async def test_forgotten_report_is_created_again(tmp_path: Path) -> None:
         assert [event[2] for event in journal.events()] == ["report_forgotten"]
 
 
-async def test_create_retried_after_ambiguous_fault_is_recorded(tmp_path: Path) -> None:
-    """A create retried after a 503 may duplicate a report: the journal says so."""
+async def test_create_not_resent_after_ambiguous_fault_by_default(tmp_path: Path) -> None:
+    """A create that answered 503 is not sent again, and its possible report is recorded."""
     clock = FakeClock()
     backend = FakeBackend(clock, {"B0000": 5.0}, fail_creates={"B0000|2024-01-01|2024-03-31": 1})
-    [result] = await _orchestrator(backend, tmp_path, clock).run(_requests(1))
+    orchestrator = _orchestrator(backend, tmp_path, clock)
+    [result] = await orchestrator.run(_requests(1))
+    assert result.state is JobState.FAILED
+    assert backend.created == []
+    assert orchestrator.possible_duplicate_creates == 1
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        assert [event[2] for event in journal.events()] == ["possible_duplicate_create"]
+
+
+async def test_create_retried_after_ambiguous_fault_is_recorded(tmp_path: Path) -> None:
+    """With retry_unsafe_creates a create is resent after a 503, and the journal says so."""
+    clock = FakeClock()
+    backend = FakeBackend(clock, {"B0000": 5.0}, fail_creates={"B0000|2024-01-01|2024-03-31": 1})
+    unsafe = RetryPolicy(attempts=3, initial_backoff=0.1, retry_unsafe_creates=True)
+    orchestrator = _orchestrator(backend, tmp_path, clock)
+    orchestrator.job_retry = unsafe
+    [result] = await orchestrator.run(_requests(1))
     assert result.ok
+    assert orchestrator.possible_duplicate_creates == 1
+    assert len(orchestrator.journal_possible_duplicates) == 1
     with Journal(tmp_path / "journal.sqlite") as journal:
         assert [event[2] for event in journal.events()] == ["possible_duplicate_create"]
 

@@ -4,6 +4,8 @@
 
     UitpasError
     ├── ConfigurationError            missing credentials, bad base URL or option
+    │   └── JournalError                  the journal cannot be read or written (disk full, ...)
+    │       └── JournalMismatchError          the output holds reports the journal does not know
     ├── InvalidArgumentError          bad input caught before any request (also a ValueError)
     ├── ApiError                      the server answered with <response><code>...</code>
     │   ├── AccessDeniedError             ACCESS_DENIED (see .required_permission)
@@ -26,6 +28,8 @@
     │   └── DownloadError                 truncated body, not a zip, bad filename
     │       └── ReportTooLargeError           past the configured size cap
     ├── ReportTimeoutError            a report did not complete before its deadline
+    │   └── DownloadTimeoutError          its download missed the job's download deadline
+    ├── UnexpectedError               a job met an exception outside this tree (a bug)
     ├── ReportFileError               a downloaded report cannot be read (uitpas_async.reports)
     └── LoginError                    the three-legged OAuth login did not give an access token
         ├── AuthorizationDeniedError      the user refused access on the authorize page
@@ -53,9 +57,12 @@ from uitpas_async.engine.errors import (
     ConnectError,
     ConnectionLostError,
     DownloadError,
+    DownloadTimeoutError,
     HttpStatusError,
     InvalidArgumentError,
     InvalidRequestError,
+    JournalError,
+    JournalMismatchError,
     MalformedResponseError,
     ProtocolError,
     RateLimitedError,
@@ -67,6 +74,7 @@ from uitpas_async.engine.errors import (
     ServerError,
     TransportError,
     UitpasError,
+    UnexpectedError,
     UnknownReportError,
 )
 from uitpas_async.finam.errors import FinamReportError, FinamReportNotFoundError
@@ -91,11 +99,14 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "DownloadError",
+    "DownloadTimeoutError",
     "FinamReportError",
     "FinamReportNotFoundError",
     "HttpStatusError",
     "InvalidArgumentError",
     "InvalidRequestError",
+    "JournalError",
+    "JournalMismatchError",
     "LoginError",
     "LoginTimeoutError",
     "MalformedResponseError",
@@ -110,6 +121,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UitpasError",
+    "UnexpectedError",
     "UnknownBalieError",
     "UnknownReportError",
     "VerifierRejectedError",

@@ -1,12 +1,17 @@
 """The ``uitpas-async`` command, one module per command group.
 
-``main`` builds the parser; ``reports`` holds the UiTPAS report commands,
-``finam`` Finam's, ``login`` the credential commands, ``summarize`` the report
-summaries, and ``output`` the progress, manifest and summary table they share.
+``main`` builds the parser and runs a command; ``reports`` holds the UiTPAS XML API
+commands (``periods``, ``price``, ``report``, ``reports fetch``), ``finam`` Finam's,
+``login`` the credential commands, ``summarize`` the report summaries and ``sandbox``
+the sandbox server. What they share: ``args`` (argument types, periods, files of
+keys), ``output`` (messages, progress, manifest, summary table, exit codes),
+``batch`` (the options and the run of every provider's ``reports fetch``) and
+``target`` (where a UiTPAS XML API command goes).
 """
 
 from __future__ import annotations
 
-from uitpas_async.cli.main import main, parse_period
+from uitpas_async.cli.args import parse_period
+from uitpas_async.cli.main import main
 
 __all__ = ["main", "parse_period"]

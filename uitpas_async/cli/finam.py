@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -19,9 +18,18 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from uitpas_async.engine.config import Limits, PollPolicy
+from uitpas_async.cli.args import parse_period, read_key_file
+from uitpas_async.cli.batch import add_batch_arguments, fetch_batch
+from uitpas_async.cli.output import MANIFEST_NAME, result_record
+from uitpas_async.cli.sandbox import (
+    DEFAULT_SANDBOX_BALIES,
+    SANDBOX_GENERATION_MEDIAN,
+    SANDBOX_GENERATION_SIGMA,
+    SANDBOX_POLL,
+)
+from uitpas_async.engine.config import Limits
 from uitpas_async.engine.errors import ConfigurationError
-from uitpas_async.engine.orchestrator import ReportOrchestrator, ReportResult
+from uitpas_async.engine.orchestrator import ReportResult
 from uitpas_async.finam.client import DEFAULT_BASE_URL, SECRET_VARIABLE, FinamClient
 from uitpas_async.finam.models import AccountReportRequest, ReportForm
 
@@ -29,15 +37,10 @@ __all__ = ["add_commands", "latest_period", "manifest_record", "read_accounts"]
 
 DEFAULT_OUT_DIR = "finam-reports"
 DEFAULT_MAX_IN_FLIGHT = 20
-DEFAULT_SANDBOX_ACCOUNTS = 20
-MANIFEST_NAME = "manifest.jsonl"
 #: Environment variable that points the command at another Finam REST base URL.
 BASE_URL_VARIABLE = "FINAM_BASE_URL"
-#: Sandbox reports take about this long, so a demo run finishes in seconds.
-SANDBOX_GENERATION_MEDIAN = 1.0
-SANDBOX_POLL = PollPolicy(initial_delay=0.5, multiplier=1.5, max_interval=5.0, timeout=300.0)
-EXIT_OK = 0
-EXIT_FAILED = 1
+#: First cells that mark the first row of an accounts file as a header.
+_ACCOUNT_HEADERS = ("account", "account_id", "id")
 
 
 def latest_period(today: date) -> tuple[date, date]:
@@ -53,25 +56,12 @@ def read_accounts(path: Path) -> list[str]:
     Raises:
         ConfigurationError: unreadable, or no ids.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read accounts file {path}: {exc.strerror}") from exc
-    accounts: list[str] = []
-    for row in csv.reader(line for line in text.splitlines() if not line.lstrip().startswith("#")):
-        cell = row[0].strip() if row else ""
-        if not cell or (not accounts and cell.lower() in ("account", "account_id", "id")):
-            continue
-        accounts.append(cell)
-    if not accounts:
-        raise ConfigurationError(f"no account ids in {path}")
-    return accounts
+    rows = read_key_file(path, kind="accounts", noun="account ids", headers=_ACCOUNT_HEADERS)
+    return [cells[0] for cells in rows]
 
 
 def manifest_record(result: ReportResult) -> dict[str, Any]:
     """Return the manifest line of one result (like UiTPAS's, with ``account``)."""
-    from uitpas_async.cli.main import result_record
-
     request = result.request
     report = result.report
     return {
@@ -97,9 +87,9 @@ async def _connection(args: argparse.Namespace) -> AsyncIterator[tuple[FinamClie
 
     count = args.sandbox if isinstance(args.sandbox, int) and args.sandbox > 0 else 0
     config = FinamSandboxConfig(
-        accounts=count or DEFAULT_SANDBOX_ACCOUNTS,
+        accounts=count or DEFAULT_SANDBOX_BALIES,
         generation_median=SANDBOX_GENERATION_MEDIAN,
-        generation_sigma=0.5,
+        generation_sigma=SANDBOX_GENERATION_SIGMA,
         json_style="mixed",
     )
     async with (
@@ -120,8 +110,6 @@ def _rate(rate: float | None) -> dict[str, Any]:
 
 
 def _requests(args: argparse.Namespace, sandbox_accounts: list[str]) -> list[AccountReportRequest]:
-    from uitpas_async.cli.main import parse_period
-
     accounts = list(args.account or [])
     if args.accounts:
         accounts += read_accounts(Path(args.accounts))
@@ -135,40 +123,14 @@ def _requests(args: argparse.Namespace, sandbox_accounts: list[str]) -> list[Acc
 
 
 async def _cmd_fetch(args: argparse.Namespace) -> int:
-    from uitpas_async.cli.main import _Progress, _summary, write_manifest
-
-    out_dir = Path(args.out)
-    journal = Path(args.journal) if args.journal else out_dir / "journal.sqlite"
-    async with _connection(args) as (client, sandbox_accounts):
-        requests = _requests(args, sandbox_accounts)
-        with _Progress(len(requests), stream=sys.stderr) as progress:
-            orchestrator = ReportOrchestrator(
-                client,
-                out_dir,
-                journal=journal,
-                max_in_flight=args.max_in_flight,
-                poll=client.poll_policy,
-                on_event=progress,
-            )
-            results = await orchestrator.run(requests)
-    write_manifest(results, out_dir / MANIFEST_NAME, manifest_record)
-    _summary(results, sys.stdout)
-    print(f"manifest: {out_dir / MANIFEST_NAME}")
-    return EXIT_OK if all(result.ok for result in results) else EXIT_FAILED
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
+    return await fetch_batch(
+        args,
+        _connection(args),
+        lambda sandbox_accounts: _requests(args, sandbox_accounts),
+        record=manifest_record,
+        # This command has never printed the note; kept so until the CLI's UX is reworked.
+        note_duplicates=False,
+    )
 
 
 def add_commands(
@@ -199,15 +161,10 @@ def add_commands(
         help="latest (last full calendar quarter), 2024-Q1 or A..B (at most 92 days)",
     )
     fetch.add_argument("--form", choices=("short", "long"), default="long", help="report form")
-    fetch.add_argument("--out", default=DEFAULT_OUT_DIR, help="destination directory")
-    fetch.add_argument("--journal", help="journal file (default: OUT/journal.sqlite)")
-    fetch.add_argument(
-        "--max-in-flight",
-        type=_positive_int,
-        default=DEFAULT_MAX_IN_FLIGHT,
-        help="reports generating at once",
-    )
-    fetch.add_argument(
-        "--rate", type=_positive_float, help="requests per second per method (default 3)"
+    add_batch_arguments(
+        fetch,
+        out_dir=DEFAULT_OUT_DIR,
+        max_in_flight=DEFAULT_MAX_IN_FLIGHT,
+        rate_help="requests per second per method (default 3)",
     )
     fetch.set_defaults(handler=_cmd_fetch)

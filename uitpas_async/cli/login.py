@@ -12,10 +12,11 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
+from uitpas_async.cli.args import positive_seconds
+from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, say
+from uitpas_async.cli.target import base_url_of
 from uitpas_async.engine.errors import ConfigurationError
 from uitpas_async.xml_api.credential_store import (
     CredentialStore,
@@ -34,13 +35,7 @@ from uitpas_async.xml_api.models import (
 
 __all__ = ["add_commands"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
 CONSUMER_KEY_VARIABLE, CONSUMER_SECRET_VARIABLE = CREDENTIAL_VARIABLES[:2]
-
-
-def _say(text: str, *, err: bool = False) -> None:
-    print(text, file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def _label(base_url: str) -> str:
@@ -85,28 +80,26 @@ def _env_credentials_set() -> bool:
 async def _open_or_tell(url: str) -> bool:
     opened = await open_in_browser(url)
     if not opened:
-        _say("No browser could be opened here: open the URL above on any machine.", err=True)
+        say("No browser could be opened here: open the URL above on any machine.", err=True)
     return opened
 
 
 async def _run_flow(args: argparse.Namespace, base_url: str, consumer: Consumer) -> AccessToken:
     def show(url: str) -> None:
-        _say("Open this URL in a browser and authorize the application:", err=True)
-        _say(f"  {url}", err=True)
-        _say(f"Waiting up to {args.timeout:g} s for the authorization (Ctrl-C cancels)…", err=True)
+        say("Open this URL in a browser and authorize the application:", err=True)
+        say(f"  {url}", err=True)
+        say(f"Waiting up to {args.timeout:g} s for the authorization (Ctrl-C cancels)…", err=True)
 
     opener = None if args.no_browser else _open_or_tell
     return await login(base_url, consumer, open_browser=opener, show_url=show, timeout=args.timeout)
 
 
-async def _cmd_login(
-    args: argparse.Namespace, base_url_of: Callable[[argparse.Namespace], str]
-) -> int:
+async def _cmd_login(args: argparse.Namespace) -> int:
     if args.sandbox is not None:
         return await _login_sandbox(args)
     base_url = base_url_of(args)
     consumer = consumer_from_env_or_prompt()
-    _say(f"Logging in to {_label(base_url)} with consumer key {_short(consumer.key)}", err=True)
+    say(f"Logging in to {_label(base_url)} with consumer key {_short(consumer.key)}", err=True)
     access = await _run_flow(args, base_url, consumer)
     store = CredentialStore()
     saved = StoredLogin(
@@ -117,12 +110,12 @@ async def _cmd_login(
     )
     path = store.save(saved)
     who = f" as user {access.user_id}" if access.user_id else ""
-    _say(
+    say(
         f"Logged in to {_label(base_url)}{who} with consumer key {_short(consumer.key)}; "
         f"credentials saved to {path}"
     )
     if _env_credentials_set():
-        _say("note: the UITPAS_* environment variables are set and take precedence", err=True)
+        say("note: the UITPAS_* environment variables are set and take precedence", err=True)
     return EXIT_OK
 
 
@@ -132,13 +125,13 @@ async def _login_sandbox(args: argparse.Namespace) -> int:
 
     async with Sandbox(SandboxConfig(balies=1)) as sandbox:
         consumer = Consumer(sandbox.credentials.consumer_key, sandbox.credentials.consumer_secret)
-        _say(f"sandbox: {sandbox.base_url}", err=True)
+        say(f"sandbox: {sandbox.base_url}", err=True)
         access = await _run_flow(args, sandbox.base_url, consumer)
         credentials = consumer.credentials(access.token, access.secret)
         balie = sandbox.balies[0].key
         async with UitpasClient(sandbox.base_url, credentials) as client:
             periods = await client.get_financial_report_periods(balie_consumer_key=balie)
-    _say(
+    say(
         f"Logged in to the sandbox as user {access.user_id}; the access token works "
         f"({len(periods)} periods for balie {balie}). Not saved: the sandbox ends with "
         "this command."
@@ -149,23 +142,21 @@ async def _login_sandbox(args: argparse.Namespace) -> int:
 def _nothing_for_sandbox(args: argparse.Namespace) -> bool:
     if args.sandbox is None:
         return False
-    _say("The sandbox uses its built-in credentials; nothing is saved for it.")
+    say("The sandbox uses its built-in credentials; nothing is saved for it.")
     return True
 
 
-async def _cmd_logout(
-    args: argparse.Namespace, base_url_of: Callable[[argparse.Namespace], str]
-) -> int:
+async def _cmd_logout(args: argparse.Namespace) -> int:
     if _nothing_for_sandbox(args):
         return EXIT_OK
     base_url = base_url_of(args)
     store = CredentialStore()
     if store.remove(base_url):
-        _say(f"Logged out of {_label(base_url)}: removed its credentials from {store.path}")
+        say(f"Logged out of {_label(base_url)}: removed its credentials from {store.path}")
     else:
-        _say(f"Not logged in to {_label(base_url)}: no saved credentials in {store.path}")
+        say(f"Not logged in to {_label(base_url)}: no saved credentials in {store.path}")
     if _env_credentials_set():
-        _say("note: the UITPAS_* environment variables are still set and still used", err=True)
+        say("note: the UITPAS_* environment variables are still set and still used", err=True)
     return EXIT_OK
 
 
@@ -178,15 +169,13 @@ def _describe(credentials: Credentials) -> list[str]:
     ]
 
 
-async def _cmd_whoami(
-    args: argparse.Namespace, base_url_of: Callable[[argparse.Namespace], str]
-) -> int:
+async def _cmd_whoami(args: argparse.Namespace) -> int:
     if args.sandbox is not None:
         from uitpas_async.xml_api.sandbox import SANDBOX_CREDENTIALS
 
-        _say("environment: in-process sandbox (built-in credentials)")
+        say("environment: in-process sandbox (built-in credentials)")
         for line in _describe(SANDBOX_CREDENTIALS):
-            _say(line)
+            say(line)
         return EXIT_OK
     base_url = base_url_of(args)
     name = environment_name(base_url)
@@ -195,52 +184,34 @@ async def _cmd_whoami(
         resolved = resolve_credentials(base_url, store=store)
     except ConfigurationError:
         login_hint = f"--env {name}" if name else f"--base-url {base_url}"
-        _say(
+        say(
             f"Not logged in to {_label(base_url)}: run `uitpas-async login {login_hint}` "
             "or set the UITPAS_* variables",
             err=True,
         )
         return EXIT_FAILED
-    _say(f"environment: {name or 'custom'} ({base_url.rstrip('/')})")
+    say(f"environment: {name or 'custom'} ({base_url.rstrip('/')})")
     if resolved.stored is not None:
         saved = resolved.stored
         when = f", {saved.saved_at:%Y-%m-%d %H:%M} UTC" if saved.saved_at else ""
-        _say(f"credentials: saved by `uitpas-async login` in {store.path}{when}")
+        say(f"credentials: saved by `uitpas-async login` in {store.path}{when}")
         if saved.user_id:
-            _say(f"user id: {saved.user_id}")
+            say(f"user id: {saved.user_id}")
     else:
-        _say("credentials: the UITPAS_* environment variables")
+        say("credentials: the UITPAS_* environment variables")
         if store.load(base_url) is not None:
-            _say(f"  (they override the credentials saved in {store.path})")
+            say(f"  (they override the credentials saved in {store.path})")
     for line in _describe(resolved.credentials):
-        _say(line)
+        say(line)
     return EXIT_OK
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
-
-
 def add_commands(
-    commands: Any,
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
-    *,
-    base_url_of: Callable[[argparse.Namespace], str],
 ) -> None:
     """Add ``login``, ``logout`` and ``whoami`` to the command parser."""
     environments = ", ".join(sorted(ENVIRONMENTS))
-
-    def bind(handler: Callable[..., Any]) -> Callable[[argparse.Namespace], Any]:
-        async def run(args: argparse.Namespace) -> int:
-            return int(await handler(args, base_url_of))
-
-        return run
 
     login_parser = commands.add_parser(
         "login",
@@ -257,21 +228,21 @@ def add_commands(
     )
     login_parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=DEFAULT_LOGIN_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the authorization (default {DEFAULT_LOGIN_TIMEOUT:g})",
     )
-    login_parser.set_defaults(handler=bind(_cmd_login))
+    login_parser.set_defaults(handler=_cmd_login)
 
     logout = commands.add_parser(
         "logout", parents=[common], help="remove the saved credentials of the environment"
     )
-    logout.set_defaults(handler=bind(_cmd_logout))
+    logout.set_defaults(handler=_cmd_logout)
 
     whoami = commands.add_parser(
         "whoami",
         parents=[common],
         help="show the environment and consumer key in use (secrets masked)",
     )
-    whoami.set_defaults(handler=bind(_cmd_whoami))
+    whoami.set_defaults(handler=_cmd_whoami)

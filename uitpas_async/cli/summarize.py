@@ -32,6 +32,9 @@ from typing import Any, TextIO
 
 import attrs
 
+from uitpas_async.cli.args import positive_int
+from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME
+from uitpas_async.engine.filenames import escape_for_terminal
 from uitpas_async.reports.reader import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -52,11 +55,9 @@ __all__ = [
     "summarize_directory",
 ]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-MANIFEST_NAME = "manifest.jsonl"
 SUMMARY_DIR = "summary"
+#: The summary folder is owner-only, like the reports it totals.
+SUMMARY_DIR_MODE = 0o700
 LINES_NAME = "lines.csv"
 TOTALS_NAME = "totals.csv"
 PROBLEMS_NAME = "problems.csv"
@@ -245,7 +246,10 @@ def _write_outputs(
     problems: Sequence[_Problem],
     include_uid: bool,
 ) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    # Owner-only like the reports: the lines name passholders' municipalities and events.
+    out.mkdir(parents=True, exist_ok=True, mode=SUMMARY_DIR_MODE)
+    with contextlib.suppress(OSError):
+        out.chmod(SUMMARY_DIR_MODE)
     columns = [c for c in LINE_COLUMNS if include_uid or c != "uid"]
     with _atomic_csv(out / LINES_NAME, columns) as writer:
         for entry in entries:
@@ -305,7 +309,7 @@ def _print_table(totals: Sequence[GovernmentTotal], names: dict[str, str], strea
             c.rjust(w) if i in right else c.ljust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
-        return "  ".join(cells).rstrip()
+        return escape_for_terminal("  ".join(cells).rstrip())
 
     print(show(header), file=stream)
     for row in rows:
@@ -361,10 +365,14 @@ def summarize_directory(
     directory: Path,
     *,
     include_uid: bool = False,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
     limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> int:
-    """Summarize the reports of ``directory/manifest.jsonl``; return the exit status."""
+    """Summarize the reports of ``directory/manifest.jsonl``; return the exit status.
+
+    ``stream`` defaults to ``sys.stdout`` as it is at the call, not at import.
+    """
+    stream = stream if stream is not None else sys.stdout
     directory = Path(directory)
     manifest = directory / MANIFEST_NAME
     if not manifest.is_file():
@@ -380,11 +388,13 @@ def summarize_directory(
 
     _print_table(totals, names, stream)
     sheets = sum(len(entry.report.sheets) for entry in entries)
+    # Balie, member and file names come from servers: printed escaped.
     for note in notes:
-        print(f"warning: {note}", file=stream)
+        print(f"warning: {escape_for_terminal(note)}", file=stream)
     for problem in problems:
         where = " ".join(part for part in (problem.balie, problem.report) if part)
-        print(f"{problem.kind.upper()}: {where}: {problem.detail}", file=stream)
+        line = f"{problem.kind.upper()}: {where}: {problem.detail}"
+        print(escape_for_terminal(line), file=stream)
     mismatches = sum(problem.kind == "mismatch" for problem in problems)
     print(
         f"{len(entries)} reports, {sheets} sheets, {mismatches} Total mismatches, "
@@ -402,13 +412,6 @@ async def _cmd_summarize(args: argparse.Namespace) -> int:
     return await asyncio.to_thread(
         summarize_directory, Path(args.dir), include_uid=args.include_uid, limits=limits
     )
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_summarize_flags(fetch: argparse.ArgumentParser) -> None:
@@ -442,7 +445,7 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
     summarize.add_argument("--include-uid", action="store_true", help=UID_HELP)
     summarize.add_argument(
         "--max-report-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_LIMITS.max_total_bytes,
         metavar="N",
         help="refuse a report zip larger than N bytes, or expanding past N (zip bombs); "

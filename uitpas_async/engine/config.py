@@ -26,6 +26,8 @@ DEFAULT_POLL_INITIAL_DELAY = 2.0
 DEFAULT_POLL_MULTIPLIER = 1.5
 DEFAULT_POLL_MAX_INTERVAL = 60.0
 DEFAULT_POLL_TIMEOUT = 3600.0
+#: Three full download attempts of DEFAULT_DOWNLOAD_TIMEOUT, whichever layer makes them.
+DEFAULT_JOB_DOWNLOAD_TIMEOUT = 1800.0
 
 
 def capped_growth(initial: float, factor: float, steps: int, cap: float) -> float:
@@ -102,7 +104,11 @@ class RetryPolicy:
 
 @attrs.frozen
 class PollPolicy:
-    """How to poll one report: wait first, back off with full jitter, stop at a deadline."""
+    """How to poll one report: wait first, back off with full jitter, stop at a deadline.
+
+    The deadlines of a report job: ``timeout`` for its generation (polling), and
+    ``download_timeout`` for its download.
+    """
 
     #: Wait before the first poll; generation never finishes instantly.
     initial_delay: float = attrs.field(default=DEFAULT_POLL_INITIAL_DELAY, validator=_positive)
@@ -110,6 +116,9 @@ class PollPolicy:
     max_interval: float = attrs.field(default=DEFAULT_POLL_MAX_INTERVAL, validator=_positive)
     #: Give up on a report this long after it was created.
     timeout: float = attrs.field(default=DEFAULT_POLL_TIMEOUT, validator=_positive)
+    #: Give up on a report's download this long after it first started, over every
+    #: attempt of the client and the orchestrator (``Timeouts.download`` bounds one).
+    download_timeout: float = attrs.field(default=DEFAULT_JOB_DOWNLOAD_TIMEOUT, validator=_positive)
     #: Spread waits uniformly below the exponential envelope, so jobs started together
     #: do not poll in lockstep.
     jitter: bool = True

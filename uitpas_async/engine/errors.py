@@ -4,6 +4,9 @@
 
     UitpasError
     ├── ConfigurationError            missing credentials, bad base URL or option
+    │   └── JournalError                  the journal cannot be read or written (disk full, ...)
+    │       └── JournalMismatchError          the output directory holds reports the journal
+    │                                         does not know (journal deleted or emptied)
     ├── InvalidArgumentError          bad input caught before any request (also a ValueError)
     ├── ApiError                      the API answered with an error of its own (.code, .message)
     │   ├── AccessDeniedError             the credentials lack a permission (.required_permission)
@@ -23,7 +26,9 @@
     │   ├── MalformedResponseError        not the format expected, unsafe, or an unexpected shape
     │   └── DownloadError                 truncated body, not a zip, bad filename
     │       └── ReportTooLargeError           past the configured size cap
-    └── ReportTimeoutError            a report did not complete before its deadline
+    ├── ReportTimeoutError            a report did not complete before its deadline
+    │   └── DownloadTimeoutError          its download did not finish before the job's deadline
+    └── UnexpectedError               a job met an exception outside this tree (a bug); .kind
 
 Each provider adds its leaves in its own ``errors`` module
 (:mod:`uitpas_async.xml_api.errors`, :mod:`uitpas_async.finam.errors`), and
@@ -45,9 +50,12 @@ __all__ = [
     "ConnectError",
     "ConnectionLostError",
     "DownloadError",
+    "DownloadTimeoutError",
     "HttpStatusError",
     "InvalidArgumentError",
     "InvalidRequestError",
+    "JournalError",
+    "JournalMismatchError",
     "MalformedResponseError",
     "ProtocolError",
     "RateLimitedError",
@@ -59,6 +67,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UitpasError",
+    "UnexpectedError",
     "UnknownReportError",
 ]
 
@@ -81,6 +90,23 @@ class ConfigurationError(UitpasError):
     """The package is not configured well enough to make a call."""
 
     code = "CONFIGURATION"
+
+
+class JournalError(ConfigurationError):
+    """The journal's database cannot be read or written: disk full, a corrupt page, a bad row.
+
+    The run stops: without a sound journal a resumed run could not tell which
+    reports exist. Every change before the fault is committed, so the journal
+    stays consistent.
+    """
+
+    code = "JOURNAL"
+
+
+class JournalMismatchError(JournalError):
+    """The output directory holds reports that a new or empty journal cannot vouch for."""
+
+    code = "JOURNAL_MISMATCH"
 
 
 class InvalidArgumentError(UitpasError, ValueError):
@@ -224,6 +250,26 @@ class ReportTimeoutError(UitpasError):
     """A report did not complete before its polling deadline."""
 
     code = "REPORT_TIMEOUT"
+
+
+class DownloadTimeoutError(ReportTimeoutError):
+    """A report's download did not finish before the job's overall download deadline."""
+
+    code = "DOWNLOAD_TIMEOUT"
+
+
+class UnexpectedError(UitpasError):
+    """A job failed on an exception outside this tree: a bug, or a fault nobody foresaw.
+
+    Only that job fails; the batch goes on. ``kind`` names the original type.
+    """
+
+    code = "UNEXPECTED"
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        #: The type name of the exception that was caught.
+        self.kind = kind
 
 
 class InvalidRequestError(ApiError):

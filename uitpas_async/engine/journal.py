@@ -4,12 +4,21 @@ Every change is committed at once (WAL, ``synchronous=NORMAL``): a report id is
 on disk before the next request is sent, so a resumed run polls a known report
 instead of creating it again. Jobs are keyed by provider and request key, so
 one journal can hold several providers' jobs.
+
+Any database fault (disk full, a corrupt page, a row holding an impossible
+value) is raised as one :class:`~uitpas_async.engine.errors.JournalError`.
+Each change is a single committed statement, so a fault leaves the journal as
+it was before that change. The journal, its lock file and SQLite's side files
+are owner-only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -21,10 +30,24 @@ except ImportError:  # pragma: no cover
 
 import attrs
 
-from uitpas_async.engine.errors import ConfigurationError
+from uitpas_async.engine.errors import ConfigurationError, JournalError
 from uitpas_async.engine.jobs import JobState
 
-__all__ = ["SCHEMA_VERSION", "Journal", "JournalEntry"]
+__all__ = [
+    "POSSIBLE_DUPLICATE_CREATE",
+    "SCHEMA_VERSION",
+    "Journal",
+    "JournalEntry",
+    "PossibleDuplicate",
+]
+
+#: The event kind of a create that may have started a report we never heard of.
+POSSIBLE_DUPLICATE_CREATE = "possible_duplicate_create"
+#: Journal, lock file and SQLite's side files: owner-only.
+FILE_MODE = 0o600
+
+#: What a faulty database or an impossible stored value raises while reading or writing.
+_DATABASE_FAULTS = (sqlite3.Error, ValueError, TypeError, OverflowError)
 
 #: Stored in ``PRAGMA user_version``; bump it with a migration when the schema changes.
 SCHEMA_VERSION = 1
@@ -80,6 +103,18 @@ class JournalEntry:
     error_message: str | None = None
 
 
+@attrs.frozen
+class PossibleDuplicate:
+    """A create that may have started a report on the server that no job knows."""
+
+    provider: str
+    job_key: str
+    #: When it was recorded (seconds since the epoch).
+    at: float
+    #: What made it possible: the fault's type name, or "resumed".
+    detail: str | None
+
+
 def _lock_exclusively(path: Path) -> IO[bytes]:
     """Hold an exclusive lock on ``path`` for as long as the returned file is open.
 
@@ -88,7 +123,11 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
     Raises:
         ConfigurationError: another process holds the lock.
     """
-    handle = path.open("ab")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    # A lock file made by an older version may be wider; it names the journal's batch.
+    with contextlib.suppress(OSError):
+        os.fchmod(descriptor, FILE_MODE)
+    handle = os.fdopen(descriptor, "ab")
     if fcntl is not None:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,6 +142,18 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
 
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _count(value: object) -> int:
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a count, found {value!r}")
+    return value
 
 
 class Journal:
@@ -125,10 +176,10 @@ class Journal:
         """Open the database, creating or checking its schema."""
         try:
             # Owner-only before SQLite writes a byte; its -wal and -shm files copy the mode.
-            self.path.touch(mode=0o600, exist_ok=True)
+            self.path.touch(mode=FILE_MODE, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None)
         except (sqlite3.DatabaseError, OSError) as exc:
-            raise ConfigurationError(f"cannot open journal {self.path}: {exc}") from exc
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -142,16 +193,36 @@ class Journal:
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             db.close()
-            raise ConfigurationError(f"cannot open journal {self.path}: {exc}") from exc
+            raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
         except BaseException:
             db.close()
             raise
         return db
 
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Raise any database fault or impossible stored value as one JournalError."""
+        try:
+            yield
+        except _DATABASE_FAULTS as exc:
+            raise JournalError(
+                f"journal {self.path}: cannot {action} ({type(exc).__name__}: {exc}); "
+                "free disk space or restore the journal, then run again to resume"
+            ) from exc
+
     def close(self) -> None:
         """Close the database and let another run have it."""
-        self._db.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
         self._lock.close()
+
+    def is_empty(self) -> bool:
+        """Return whether the journal holds no job and no event (new, emptied or recreated)."""
+        with self._guard("read its jobs"):
+            row = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM jobs) OR EXISTS (SELECT 1 FROM events)"
+            ).fetchone()
+            return not row[0]
 
     def __enter__(self) -> Journal:
         return self
@@ -161,6 +232,10 @@ class Journal:
 
     def get(self, provider: str, job_key: str) -> JournalEntry | None:
         """Return the entry of one job, if the journal has it."""
+        with self._guard(f"read job {job_key!r}"):
+            return self._get(provider, job_key)
+
+    def _get(self, provider: str, job_key: str) -> JournalEntry | None:
         row = self._db.execute(
             "SELECT provider, job_key, label, state, start_date, end_date, report_id, attempts,"
             " creates, path, sha256, bytes, error_code, error_message"
@@ -172,22 +247,26 @@ class Journal:
         return JournalEntry(
             provider=row[0],
             job_key=row[1],
-            label=row[2],
+            label=_text(row[2]),
             state=JobState(row[3]),
             start=_date(row[4]),
             end=_date(row[5]),
             report_id=row[6],
-            attempts=row[7],
-            creates=row[8],
+            attempts=_count(row[7]),
+            creates=_count(row[8]),
             path=row[9],
             sha256=row[10],
-            size=row[11],
+            size=None if row[11] is None else _count(row[11]),
             error_code=row[12],
             error_message=row[13],
         )
 
     def save(self, entry: JournalEntry) -> None:
         """Insert or replace one job's entry, committed at once."""
+        with self._guard(f"save job {entry.job_key!r}"):
+            self._save(entry)
+
+    def _save(self, entry: JournalEntry) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO jobs (provider, job_key, label, state, start_date, end_date,"
             " report_id, attempts, creates, path, sha256, bytes, error_code, error_message,"
@@ -221,18 +300,34 @@ class Journal:
         detail: str | None = None,
     ) -> None:
         """Record something worth knowing later, such as a possibly duplicate create."""
-        self._db.execute(
-            "INSERT INTO events (provider, job_key, at, kind, report_id, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (provider, job_key, time.time(), kind, report_id, detail),
-        )
+        with self._guard(f"record an event of job {job_key!r}"):
+            self._db.execute(
+                "INSERT INTO events (provider, job_key, at, kind, report_id, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (provider, job_key, time.time(), kind, report_id, detail),
+            )
+
+    def possible_duplicates(self, provider: str | None = None) -> list[PossibleDuplicate]:
+        """Return every possible duplicate create of every run of this journal, oldest first."""
+        query = "SELECT provider, job_key, at, detail FROM events WHERE kind = ?"
+        parameters: tuple[str, ...] = (POSSIBLE_DUPLICATE_CREATE,)
+        if provider is not None:
+            query += " AND provider = ?"
+            parameters += (provider,)
+        with self._guard("list its possible duplicate creates"):
+            rows = self._db.execute(query + " ORDER BY id", parameters).fetchall()
+            return [
+                PossibleDuplicate(_text(row[0]), _text(row[1]), float(row[2]), row[3])
+                for row in rows
+            ]
 
     def events(self, kind: str | None = None) -> list[tuple[str, str, str, str | None]]:
         """Return recorded events as (provider, job_key, kind, report_id), oldest first."""
         query = "SELECT provider, job_key, kind, report_id FROM events"
-        rows = (
-            self._db.execute(query + " WHERE kind = ? ORDER BY id", (kind,))
-            if kind
-            else self._db.execute(query + " ORDER BY id")
-        )
-        return [tuple(row) for row in rows]
+        with self._guard("list its events"):
+            rows = (
+                self._db.execute(query + " WHERE kind = ? ORDER BY id", (kind,))
+                if kind
+                else self._db.execute(query + " ORDER BY id")
+            )
+            return [tuple(row) for row in rows]

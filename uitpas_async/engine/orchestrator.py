@@ -7,15 +7,32 @@ server never has more generation jobs of ours than that); the client below
 bounds concurrent HTTP requests and the request rate. Every state change goes
 through :func:`~uitpas_async.engine.jobs.advance` and is committed to the journal
 before the job moves on, so a run killed at any point resumes where it was.
+
+Failures stay with their job: a typed error fails that job only, and so does any
+other exception (as :class:`~uitpas_async.engine.errors.UnexpectedError`, logged
+with its traceback). Two things stop the batch: cancellation, and a
+:class:`~uitpas_async.engine.errors.JournalError`, since without a sound journal
+a later run could not tell which reports exist.
+
+Creates are resent after a fault that may have reached the server only when
+``job_retry.retry_unsafe_creates`` is set (the client's own retries follow its
+``RetryPolicy`` the same way); every create that may have started a report we
+never heard of, at either layer, is a possible duplicate: counted in
+:attr:`ReportOrchestrator.possible_duplicate_creates` for this run, and kept in
+the journal for every later one (:attr:`ReportOrchestrator.journal_possible_duplicates`).
+
+Each job's download has one deadline over all its attempts
+(:attr:`~uitpas_async.engine.config.PollPolicy.download_timeout`), as its
+polling has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
@@ -29,7 +46,9 @@ from uitpas_async.engine.config import PollPolicy, RetryPolicy
 from uitpas_async.engine.errors import (
     ConfigurationError,
     DownloadError,
+    DownloadTimeoutError,
     InvalidArgumentError,
+    JournalError,
     MalformedResponseError,
     RateLimitedError,
     ReportNotReadyError,
@@ -38,11 +57,24 @@ from uitpas_async.engine.errors import (
     ServerError,
     TransportError,
     UitpasError,
+    UnexpectedError,
 )
 from uitpas_async.engine.jobs import InvalidTransitionError, JobEvent, JobState, advance
-from uitpas_async.engine.journal import Journal, JournalEntry
+from uitpas_async.engine.journal import (
+    POSSIBLE_DUPLICATE_CREATE,
+    Journal,
+    JournalEntry,
+    PossibleDuplicate,
+)
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.polling import BatchPollScheduler
+from uitpas_async.engine.reconcile import (
+    VerifiedReports,
+    file_sha256,
+    find_verified_reports,
+    has_earlier_output,
+)
+from uitpas_async.engine.retry import counting_unsafe_resends, may_have_reached_server
 from uitpas_async.engine.storage import TEMPORARY_PREFIX
 
 __all__ = ["ReportOrchestrator", "ReportResult"]
@@ -72,6 +104,8 @@ class ReportResult:
     end: date | None = None
     report: DownloadedReport | None = None
     error: UitpasError | None = None
+    #: The journal key of the request as run (its period settled), if it got that far.
+    job_key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,21 +125,27 @@ class _Job:
     entry: JournalEntry
     #: Monotonic time the report was created in this run (None when resumed).
     created_at: float | None = None
+    #: Monotonic time past which this job's download is given up (set at its first try).
+    download_deadline: float | None = None
     polls: int = 0
     recreates: int = 0
     report: DownloadedReport | None = None
     error: UitpasError | None = None
 
 
-def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+async def _within(work: Awaitable[DownloadedReport], seconds: float) -> DownloadedReport:
+    """Await ``work`` for at most ``seconds``, in this task (no task of its own where possible)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)  # pragma: no cover - Python 3.10
+
+
+def _parse_date(text: str | None) -> date | None:
     try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
         return None
-    return digest.hexdigest()
 
 
 def _remove_partial_files(out_dir: Path) -> int:
@@ -123,6 +163,7 @@ class ReportOrchestrator:
 
     _scheduler: BatchPollScheduler
     _scouting_over: asyncio.Event
+    _verified: VerifiedReports
 
     def __init__(
         self,
@@ -162,6 +203,8 @@ class ReportOrchestrator:
         self._journal: Journal | None = None
         #: Creates in the last run that may have started a second report (see the journal).
         self.possible_duplicate_creates = 0
+        #: Every possible duplicate create the journal holds, from every run of it.
+        self.journal_possible_duplicates: tuple[PossibleDuplicate, ...] = ()
 
     # -- the batch ----------------------------------------------------------------
 
@@ -192,6 +235,18 @@ class ReportOrchestrator:
         journal_path = self.journal_path or self.out_dir / "journal.sqlite"
         self._journal = Journal(journal_path)
         self.possible_duplicate_creates = 0
+        try:
+            self._verified = VerifiedReports(())
+            if self._journal.is_empty() and has_earlier_output(self.out_dir):
+                # A new, emptied or deleted journal beside earlier reports must not
+                # start blind: it would create and download every report again.
+                self._verified = await asyncio.to_thread(
+                    find_verified_reports, self.out_dir, journal_path
+                )
+        except BaseException:
+            self._journal.close()
+            self._journal = None
+            raise
         # Per run: what the batch learns about its timing, and the gate its waiting
         # jobs wait at until the scouts have learned it.
         self._scheduler = self._new_scheduler()
@@ -212,6 +267,10 @@ class ReportOrchestrator:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            try:
+                self.journal_possible_duplicates = tuple(self._journal.possible_duplicates())
+            except JournalError:
+                log.warning("cannot list the journal's possible duplicate creates")
             self._journal.close()
             self._journal = None
         return [result for result in results if result is not None]
@@ -225,6 +284,25 @@ class ReportOrchestrator:
     def _load(self, index: int, asked: JobRequest, request: JobRequest) -> _Job:
         assert self._journal is not None
         entry = self._journal.get(self._provider, request.job_key)
+        found = self._verified.match(request) if entry is None and self._verified else None
+        if found is not None:
+            # The manifest vouches for it: done in a run whose journal is gone.
+            entry = JournalEntry(
+                self._provider,
+                request.job_key,
+                request.label,
+                JobState.DONE,
+                start=_parse_date(found.start),
+                end=_parse_date(found.end),
+                report_id=found.report_id,
+                path=str(found.path),
+                sha256=found.sha256,
+                size=found.size,
+            )
+            self._journal.save(entry)
+            self._journal.record_event(
+                self._provider, request.job_key, "reconciled", report_id=found.report_id
+            )
         if entry is None:
             entry = JournalEntry(self._provider, request.job_key, request.label, JobState.QUEUED)
         return _Job(index, asked, request, entry)
@@ -266,15 +344,17 @@ class ReportOrchestrator:
             job.entry.end,
             job.report,
             job.error,
+            job.request.job_key,
         )
 
     async def _run_job(self, index: int, asked: JobRequest) -> ReportResult:
         try:
             request = await self.backend.resolve_request(asked)
-        except UitpasError as exc:
+        except Exception as exc:
             # Nothing was started, and without a period there is no journal key.
-            self._emit(JobEvent(index, asked, JobState.QUEUED, JobState.FAILED, error=exc))
-            return ReportResult(asked, JobState.FAILED, error=exc)
+            error = self._typed(exc, "resolving the request", asked.label)
+            self._emit(JobEvent(index, asked, JobState.QUEUED, JobState.FAILED, error=error))
+            return ReportResult(asked, JobState.FAILED, error=error)
         job = self._load(index, asked, request)
         previous = job.entry
         # Every job of this run starts queued; the journal's state says where to resume.
@@ -298,7 +378,7 @@ class ReportOrchestrator:
         path = Path(entry.path) if entry.path else None
         if path is None or not entry.sha256:
             return False
-        digest = await asyncio.to_thread(_sha256, path)
+        digest = await asyncio.to_thread(file_sha256, path)
         if digest != entry.sha256:
             log.info("%s: stored report changed or missing; fetching it again", job.request.label)
             return False
@@ -321,20 +401,17 @@ class ReportOrchestrator:
                     self._move(job, JobState.DOWNLOADING)
                 elif state is JobState.DOWNLOADING:
                     await self._download(job)
-            except InvalidTransitionError:
-                raise  # a lifecycle bug, not a fault of this job
-            except UitpasError as exc:
+            except (InvalidTransitionError, JournalError):
+                raise  # a lifecycle bug or a broken journal: no job can go on safely
+            except Exception as exc:
+                if not isinstance(exc, UitpasError):
+                    # Not a fault of ours to retry: fail this job alone, loudly.
+                    self._fail(job, self._typed(exc, state.value, job.request.label))
+                    continue
                 attempts += 1
                 next_state = self._after_error(job, state, exc, attempts)
                 if next_state is JobState.FAILED:
-                    job.error = exc
-                    self._move(
-                        job,
-                        JobState.FAILED,
-                        attempts=job.entry.attempts + 1,
-                        error_code=exc.code,
-                        error_message=exc.message,
-                    )
+                    self._fail(job, exc)
                 elif next_state is not state:
                     self._move(job, next_state, attempts=job.entry.attempts + 1)
                 else:
@@ -347,6 +424,27 @@ class ReportOrchestrator:
                         delay,
                     )
                     await self._sleep(delay)
+
+    def _fail(self, job: _Job, error: UitpasError) -> None:
+        job.error = error
+        self._move(
+            job,
+            JobState.FAILED,
+            attempts=job.entry.attempts + 1,
+            error_code=error.code,
+            error_message=error.message,
+        )
+
+    @staticmethod
+    def _typed(exc: Exception, step: str, label: str) -> UitpasError:
+        """Return ``exc`` if it is one of ours, else an UnexpectedError naming it (logged)."""
+        if isinstance(exc, UitpasError):
+            return exc
+        log.error("%s: unexpected %s while %s", label, type(exc).__name__, step, exc_info=exc)
+        return UnexpectedError(
+            f"unexpected {type(exc).__name__} while {step}; the job failed, the batch went on",
+            kind=type(exc).__name__,
+        )
 
     def _after_error(self, job: _Job, state: JobState, exc: UitpasError, attempts: int) -> JobState:
         """Decide where a job goes after an error in ``state``."""
@@ -367,11 +465,19 @@ class ReportOrchestrator:
         transient = isinstance(exc, _TRANSIENT) or (
             isinstance(exc, DownloadError) and not isinstance(exc, ReportTooLargeError)
         )
+        maybe_sent = (
+            state is JobState.CREATING
+            and isinstance(exc, _CREATE_MAYBE_SENT)
+            and may_have_reached_server(exc)
+        )
+        if maybe_sent:
+            # The create may have started a report whose id we never got: whether
+            # or not it is sent again, that report is a possible duplicate.
+            self._record_possible_duplicate(job.request, type(exc).__name__)
+            if not self.job_retry.retry_unsafe_creates:
+                return JobState.FAILED
         if not transient or attempts >= self.job_retry.attempts:
             return JobState.FAILED
-        if state is JobState.CREATING and isinstance(exc, _CREATE_MAYBE_SENT):
-            # The create may have reached the server; trying again can duplicate it.
-            self._record_possible_duplicate(job.request, type(exc).__name__)
         return state
 
     def _record_possible_duplicate(self, request: JobRequest, reason: str) -> None:
@@ -379,12 +485,19 @@ class ReportOrchestrator:
         assert self._journal is not None
         self.possible_duplicate_creates += 1
         self._journal.record_event(
-            self._provider, request.job_key, "possible_duplicate_create", detail=reason
+            self._provider, request.job_key, POSSIBLE_DUPLICATE_CREATE, detail=reason
         )
 
     async def _create(self, job: _Job) -> None:
-        started = await self.backend.start_report(job.request)
+        with counting_unsafe_resends() as resends:
+            try:
+                started = await self.backend.start_report(job.request)
+            finally:
+                # Each resend the client made after such a fault may have left a report.
+                for fault in resends:
+                    self._record_possible_duplicate(job.request, f"client resent after {fault}")
         job.created_at = self._clock()
+        job.download_deadline = None
         job.polls = 0
         self._move(
             job,
@@ -441,11 +554,28 @@ class ReportOrchestrator:
             f"{self.poll_policy.timeout:g}s ({job.polls} polls)"
         )
 
+    def _download_too_slow(self, job: _Job) -> DownloadTimeoutError:
+        return DownloadTimeoutError(
+            f"report {job.entry.report_id} of {job.request.label} not downloaded within "
+            f"{self.poll_policy.download_timeout:g}s"
+        )
+
     async def _download(self, job: _Job) -> None:
         report_id = job.entry.report_id
         assert report_id is not None
         directory = self.out_dir / job.request.label
-        job.report = await self.backend.download_report(job.request, report_id, directory)
+        limit = self.poll_policy.download_timeout
+        if job.download_deadline is None:
+            job.download_deadline = self._clock() + limit
+        remaining = job.download_deadline - self._clock()
+        if remaining <= 0:
+            raise self._download_too_slow(job)
+        try:
+            job.report = await _within(
+                self.backend.download_report(job.request, report_id, directory), remaining
+            )
+        except asyncio.TimeoutError:
+            raise self._download_too_slow(job) from None
         self._move(
             job,
             JobState.DONE,

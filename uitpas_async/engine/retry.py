@@ -7,12 +7,22 @@ attempts. It stays private to this module, and a fresh ``AsyncRetrying`` is
 built for each call that needs one, because one shared object carries state
 between coroutines. ``asyncio.CancelledError`` is never retried: it is not an
 ``Exception``.
+
+One rule for resending a create, at every layer: a create is resent after a
+fault that may have reached the server (a dropped connection, a timeout, a 5xx,
+a malformed answer) only when the resending layer's policy has
+``retry_unsafe_creates=True``: the client's :class:`RetryPolicy` for its own
+attempts, the orchestrator's ``job_retry`` for a job's. Each such resend is
+noted for :func:`counting_unsafe_resends`, so the orchestrator can record every
+possible duplicate, whichever layer made it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import tenacity as _t
@@ -26,7 +36,7 @@ from uitpas_async.engine.errors import (
     ServerError,
 )
 
-__all__ = ["is_transient", "retry_call"]
+__all__ = ["counting_unsafe_resends", "is_transient", "may_have_reached_server", "retry_call"]
 
 log = logging.getLogger("uitpas_async")
 
@@ -34,6 +44,28 @@ T = TypeVar("T")
 
 #: 5xx statuses that mean "try again later" rather than "this request is wrong".
 RETRYABLE_SERVER_STATUSES = frozenset({502, 503, 504})
+
+
+#: Where the current task's unsafe resends are noted, if anyone is counting.
+_UNSAFE_RESENDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "uitpas_async_unsafe_resends", default=None
+)
+
+
+@contextlib.contextmanager
+def counting_unsafe_resends() -> Iterator[list[str]]:
+    """Collect, in this task, the fault type of every non-idempotent call resent after it."""
+    resends: list[str] = []
+    token = _UNSAFE_RESENDS.set(resends)
+    try:
+        yield resends
+    finally:
+        _UNSAFE_RESENDS.reset(token)
+
+
+def may_have_reached_server(exc: BaseException) -> bool:
+    """Return whether a failed request may still have been acted on by the server."""
+    return not isinstance(exc, (ConnectError, RateLimitedError))
 
 
 def is_transient(exc: BaseException, *, idempotent: bool, policy: RetryPolicy) -> bool:
@@ -74,6 +106,11 @@ async def retry_call(
         return is_transient(exc, idempotent=idempotent, policy=policy)
 
     def log_retry(exc: BaseException | None, attempt_number: int, delay: float) -> None:
+        resends = _UNSAFE_RESENDS.get()
+        if not idempotent and exc is not None and may_have_reached_server(exc):
+            log.warning("resending %s after %s: may duplicate it", endpoint, type(exc).__name__)
+            if resends is not None:
+                resends.append(type(exc).__name__)
         log.debug(
             "retrying %s after %s (attempt %d of %d) in %.2fs",
             endpoint,

@@ -1,7 +1,12 @@
 """The I/O seam: send one already-signed request over aiohttp and hand back what came back.
 
 aiohttp's exceptions become this package's at exactly one boundary,
-:func:`translate_errors`. Messages name the endpoint, never the URL or headers.
+:func:`translate_errors`. Messages name the endpoint, never the URL or headers,
+and the aiohttp exception left in ``__cause__``/``__context__`` is scrubbed of
+the request it describes (its signed ``Authorization`` header) first.
+
+Body caps count decoded bytes: ``Content-Length`` counts what came over the wire,
+which for a gzip or deflate answer can be a thousandth of what it expands to.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TypeVar
 
 import aiohttp
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from uitpas_async.engine.errors import (
     ConnectError,
@@ -29,6 +35,7 @@ __all__ = [
     "HttpSession",
     "RawResponse",
     "StreamingResponse",
+    "read_body",
     "translate_errors",
 ]
 
@@ -66,17 +73,33 @@ class StreamingResponse:
                 yield chunk
 
     async def read(self, limit: int) -> bytes:
-        """Read the whole body, but no more than ``limit + 1`` bytes."""
+        """Read the whole body, but no more than ``limit + 1`` decoded bytes."""
         with translate_errors(self._endpoint):
             return await _read_capped(self._response.content, limit)
+
+
+def _identity_length(response: aiohttp.ClientResponse) -> int | None:
+    """Return the declared length if it is the length of the body as read (no encoding)."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    return response.content_length if encoding in ("", "identity") else None
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Read a whole answer's body, but no more than ``limit + 1`` decoded bytes."""
+    return await _read_capped(response.content, limit, _identity_length(response))
 
 
 async def _read_capped(
     content: aiohttp.StreamReader, limit: int, declared_length: int | None = None
 ) -> bytes:
-    """Read a body to its end, stopping once it is past ``limit`` bytes."""
+    """Read a body to its end, stopping once it is past ``limit`` decoded bytes.
+
+    ``declared_length`` is only for unencoded bodies: aiohttp decodes gzip and
+    deflate as it reads, in bounded steps, and this counts what it hands over.
+    """
     if declared_length is not None and declared_length <= limit:
-        # A declared length within the cap: one read, and aiohttp stops at that length.
+        # An unencoded body of declared length within the cap: one read, and
+        # aiohttp stops at that length.
         return await content.read()
     buffer = bytearray()
     async for chunk in content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
@@ -86,24 +109,56 @@ async def _read_capped(
     return bytes(buffer)
 
 
+def _scrub(exc: BaseException) -> None:
+    """Drop what an aiohttp exception holds of the request: headers, query, history.
+
+    A ``ClientResponseError`` keeps the ``RequestInfo`` of its request, whose
+    headers hold the signed ``Authorization``; it would reach any log that prints
+    the exception chain.
+    """
+    if isinstance(exc, aiohttp.ClientResponseError):
+        info = exc.request_info
+        bare = aiohttp.RequestInfo(
+            info.url.with_query(None).with_fragment(None),
+            info.method,
+            CIMultiDictProxy(CIMultiDict()),
+            info.real_url.with_query(None).with_fragment(None),
+        )
+        exc.request_info = bare
+        exc.history = ()
+        exc.args = (bare, ())
+
+
 @contextlib.contextmanager
 def translate_errors(endpoint: str) -> Iterator[None]:
     """Map aiohttp and timeout exceptions to the package's TransportError branch."""
     try:
         yield
-    except aiohttp.ClientConnectorError as exc:
-        raise ConnectError(f"{endpoint}: cannot connect ({type(exc).__name__})") from exc
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except aiohttp.ClientError as exc:
+        # Chained as cause and context alike, so scrub it before anything else.
+        context: BaseException | None = exc
+        while context is not None:
+            _scrub(context)
+            context = context.__context__
+        _translate_client_error(exc, endpoint)
+    except asyncio.TimeoutError as exc:
         raise RequestTimeoutError(f"{endpoint}: timed out") from exc
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+
+
+def _translate_client_error(exc: aiohttp.ClientError, endpoint: str) -> None:
+    """Raise the package's error for an aiohttp one (already scrubbed)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        raise ConnectError(f"{endpoint}: cannot connect ({type(exc).__name__})") from exc
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        raise RequestTimeoutError(f"{endpoint}: timed out") from exc
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
         # After ClientConnectorError: every other connection fault may follow the send.
         raise ConnectionLostError(f"{endpoint}: connection lost ({type(exc).__name__})") from exc
-    except aiohttp.ClientResponseError as exc:
+    if isinstance(exc, aiohttp.ClientResponseError):
         raise MalformedResponseError(
             f"{endpoint}: unreadable HTTP answer ({type(exc).__name__})", status=exc.status or None
         ) from exc
-    except aiohttp.ClientError as exc:
-        raise TransportError(f"{endpoint}: {type(exc).__name__}") from exc
+    raise TransportError(f"{endpoint}: {type(exc).__name__}") from exc
 
 
 class AiohttpTransport:
@@ -164,7 +219,7 @@ class AiohttpTransport:
                 allow_redirects=False,
                 middlewares=self._signing(authorize),
             ) as response:
-                payload = await _read_capped(response.content, max_body, response.content_length)
+                payload = await read_body(response, max_body)
                 return RawResponse(response.status, response.headers, payload)
 
     @contextlib.asynccontextmanager

@@ -54,6 +54,7 @@ from uitpas_async.engine.transport import (
     HttpClientBase,
     HttpSession,
     StreamingResponse,
+    read_body,
     translate_errors,
 )
 from uitpas_async.finam import protocol
@@ -527,7 +528,7 @@ class FinamClient(HttpClientBase):
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:
-                payload = await response.content.read(protocol.DEFAULT_MAX_JSON_BYTES + 1)
+                payload = await read_body(response, protocol.DEFAULT_MAX_JSON_BYTES)
                 return response.status, response.headers, payload
 
     def _absolute(self, url: str) -> tuple[str, bool]:

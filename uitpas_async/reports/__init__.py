@@ -17,6 +17,7 @@ Errors (all :class:`~uitpas_async.engine.errors.UitpasError`)::
     ├── UnsafeArchiveError               refused before extraction
     │   ├── ArchivePathError                 a member path leaves the folder (absolute, ..)
     │   ├── ArchiveTooLargeError             past ArchiveLimits (zip bomb)
+    │   │   └── SheetTooLargeError                   too many rows, or too slow to read
     │   ├── EncryptedArchiveError            an encrypted member
     │   └── NestedArchiveError               an archive inside the archive
     ├── ReportLayoutError                no header row, no Total row, a bad cell (.member, .sheet)
@@ -45,6 +46,7 @@ from uitpas_async.reports.reader import (
     ReportLayoutWarning,
     ReportLine,
     ReportSheet,
+    SheetTooLargeError,
     TotalMismatch,
     TotalMismatchError,
     UnsafeArchiveError,
@@ -70,6 +72,7 @@ __all__ = [
     "ReportLayoutWarning",
     "ReportLine",
     "ReportSheet",
+    "SheetTooLargeError",
     "TotalMismatch",
     "TotalMismatchError",
     "UnsafeArchiveError",

@@ -8,7 +8,12 @@ its position, so the header block may change freely.
 
 The archive comes from a server, so it is treated as hostile: every member is checked
 *before* anything is decompressed (paths, encryption, nesting, declared sizes), then read
-in memory with a running byte count. Nothing is ever written to disk.
+in memory with a running byte count. Nothing is ever written to disk. One byte budget
+covers the archive's members and what the ``.xlsx`` among them expand to; each workbook
+is capped on its own too. A sheet is read only as far as the layout needs (its first
+:data:`MAX_COLUMNS` columns), whatever size it declares: ``.xls`` rows are not padded to
+the declared dimensions and each sheet is released once read, ``.xlsx`` dimensions are
+ignored, and rows read and seconds spent per report are capped (:class:`ArchiveLimits`).
 
 Errors (all :class:`~uitpas_async.engine.errors.UitpasError`)::
 
@@ -17,6 +22,7 @@ Errors (all :class:`~uitpas_async.engine.errors.UitpasError`)::
     ├── UnsafeArchiveError               refused before extraction
     │   ├── ArchivePathError                 a member path leaves the folder (absolute, ..)
     │   ├── ArchiveTooLargeError             past ArchiveLimits (zip bomb)
+    │   │   └── SheetTooLargeError                   too many rows, or too slow to read
     │   ├── EncryptedArchiveError            an encrypted member
     │   └── NestedArchiveError               an archive inside the archive
     ├── ReportLayoutError                no header row, no Total row, a bad cell (.member, .sheet)
@@ -31,6 +37,7 @@ from __future__ import annotations
 import io
 import logging
 import stat
+import time
 import warnings
 import zipfile
 import zlib
@@ -61,6 +68,7 @@ __all__ = [
     "ReportLayoutWarning",
     "ReportLine",
     "ReportSheet",
+    "SheetTooLargeError",
     "TotalMismatch",
     "TotalMismatchError",
     "UnsafeArchiveError",
@@ -77,6 +85,18 @@ COLUMNS = REPORT_COLUMNS
 DEFAULT_MAX_TOTAL_BYTES = 64 * 1024 * 1024
 #: Default cap on the members of one report (one per government; Flanders has ~300).
 DEFAULT_MAX_MEMBERS = 1000
+#: Default cap on one workbook: an .xls member, or what an .xlsx member expands to.
+#: xlrd holds about 5 times an .xls in memory; real workbooks are well under 1 MiB.
+DEFAULT_MAX_WORKBOOK_BYTES = 16 * 1024 * 1024
+#: Default cap on the rows read from one report, all sheets, blank ones included.
+#: A line costs about 1.5 KiB once parsed; a big city's year is some 20 thousand.
+DEFAULT_MAX_ROWS = 100_000
+#: Default cap on the seconds spent reading one report's sheets.
+DEFAULT_MAX_SECONDS = 20.0
+#: Columns read from each row: the layout's 13, with room for extra columns before them.
+MAX_COLUMNS = 64
+#: Rows between two looks at the clock.
+_CLOCK_EVERY_ROWS = 512
 #: Bytes read from a member at a time, so a lying header is caught within one chunk.
 _CHUNK = 64 * 1024
 _CENT = Decimal("0.01")
@@ -136,6 +156,12 @@ class ArchiveTooLargeError(UnsafeArchiveError):
     code = "ARCHIVE_TOO_LARGE"
 
 
+class SheetTooLargeError(ArchiveTooLargeError):
+    """A report has more rows than ArchiveLimits allow, or takes too long to read."""
+
+    code = "SHEET_TOO_LARGE"
+
+
 class EncryptedArchiveError(UnsafeArchiveError):
     """A member is encrypted; reports never are."""
 
@@ -187,13 +213,64 @@ class ReportLayoutWarning(UserWarning):
 class ArchiveLimits:
     """How much one report archive may hold before it is refused."""
 
-    #: Bytes of the archive file, and (separately) of all members expanded.
+    #: Bytes of the archive file, and (separately) of all members expanded, the
+    #: parts inside each .xlsx included.
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
     #: Members in the archive.
     max_members: int = DEFAULT_MAX_MEMBERS
+    #: Bytes of one workbook: an .xls member, or all the parts of an .xlsx expanded.
+    max_workbook_bytes: int = DEFAULT_MAX_WORKBOOK_BYTES
+    #: Rows read from all the sheets of the report together.
+    max_rows: int = DEFAULT_MAX_ROWS
+    #: Seconds spent reading the report's sheets.
+    max_seconds: float = DEFAULT_MAX_SECONDS
 
 
 DEFAULT_LIMITS = ArchiveLimits()
+
+
+@attrs.define
+class _Budget:
+    """What one report may still expand to, and how many rows and seconds it has left."""
+
+    source: str
+    limits: ArchiveLimits
+    bytes_left: int
+    rows_left: int
+    deadline: float
+
+    @classmethod
+    def of(cls, source: str, limits: ArchiveLimits) -> _Budget:
+        return cls(
+            source,
+            limits,
+            limits.max_total_bytes,
+            limits.max_rows,
+            time.monotonic() + limits.max_seconds,
+        )
+
+    def spend_bytes(self, count: int, what: str) -> None:
+        if count > self.bytes_left:
+            raise ArchiveTooLargeError(
+                f"{what} expands past what is left of the {self.limits.max_total_bytes}-byte limit",
+                path=self.source,
+            )
+        self.bytes_left -= count
+
+    def rows(self, rows: Iterable[list[_Cell]], what: str) -> Iterator[list[_Cell]]:
+        """Yield ``rows``, stopping the report once it is past its rows or its seconds."""
+        for row in rows:
+            self.rows_left -= 1
+            if self.rows_left < 0:
+                raise SheetTooLargeError(
+                    f"{what}: more than {self.limits.max_rows} rows in the report",
+                    path=self.source,
+                )
+            if self.rows_left % _CLOCK_EVERY_ROWS == 0 and time.monotonic() > self.deadline:
+                raise SheetTooLargeError(
+                    f"{what}: not read within {self.limits.max_seconds:g}s", path=self.source
+                )
+            yield row
 
 
 @attrs.frozen
@@ -379,13 +456,15 @@ def parse_financial_report(
             f"archive is over the {limits.max_total_bytes}-byte limit", path=source
         )
     sheets: list[ReportSheet] = []
-    for member, content in _read_members(data, source=source, limits=limits):
+    budget = _Budget.of(source, limits)
+    for member, content in _read_members(data, source=source, limits=limits, budget=budget):
         suffix = PurePosixPath(member).suffix.lower()
         if suffix == ".xls":
-            sheets.extend(_read_xls(content, source=source, member=member))
+            _check_workbook_size(len(content), source=source, member=member, limits=limits)
+            sheets.extend(_read_xls(content, source=source, member=member, budget=budget))
         elif suffix == ".xlsx":
-            _check_xlsx_container(content, source=source, member=member, limits=limits)
-            sheets.extend(_read_xlsx(content, source=source, member=member))
+            _check_xlsx_container(content, source=source, member=member, budget=budget)
+            sheets.extend(_read_xlsx(content, source=source, member=member, budget=budget))
         else:
             warnings.warn(
                 f"{source}: ignoring {member!r}: not a workbook", ReportLayoutWarning, stacklevel=2
@@ -444,7 +523,7 @@ def _check_member_names(
 
 
 def _read_members(
-    data: bytes, *, source: str, limits: ArchiveLimits
+    data: bytes, *, source: str, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[tuple[str, bytes]]:
     """Yield ``(name, bytes)`` of each file member, all checks passed, bounded in total."""
     with _open_zip(data, source=source) as archive:
@@ -455,10 +534,9 @@ def _read_members(
                 raise NestedArchiveError(
                     f"member {info.filename!r} is an archive inside the archive", path=source
                 )
-        budget = limits.max_total_bytes
         for info in infos:
-            content = _read_bounded(archive, info, budget, source=source)
-            budget -= len(content)
+            content = _read_bounded(archive, info, budget.bytes_left, source=source)
+            budget.spend_bytes(len(content), f"member {info.filename!r}")
             suffix = PurePosixPath(info.filename).suffix.lower()
             # An .xlsx is a zip by design; anything else starting like an archive is nested.
             if suffix != ".xlsx" and content.startswith(_ARCHIVE_MAGIC):
@@ -492,10 +570,20 @@ def _read_bounded(
     return b"".join(chunks)
 
 
-def _check_xlsx_container(
-    content: bytes, *, source: str, member: str, limits: ArchiveLimits
-) -> None:
-    """Apply the archive checks to an .xlsx's own zip before openpyxl opens it."""
+def _check_workbook_size(size: int, *, source: str, member: str, limits: ArchiveLimits) -> None:
+    if size > limits.max_workbook_bytes:
+        raise ArchiveTooLargeError(
+            f"{member}: {size} bytes, over the {limits.max_workbook_bytes}-byte workbook limit",
+            path=source,
+        )
+
+
+def _check_xlsx_container(content: bytes, *, source: str, member: str, budget: _Budget) -> None:
+    """Apply the archive checks to an .xlsx's own zip before openpyxl opens it.
+
+    What its parts declare comes out of what is left of the report's budget, and
+    must fit the workbook limit.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as inner:
             infos = inner.infolist()
@@ -503,7 +591,11 @@ def _check_xlsx_container(
         raise CorruptArchiveError(f"{member}: not a valid .xlsx ({exc})", path=source) from exc
     # Python's zipfile stops each member at its declared size (and then fails its CRC),
     # so checking the declared sizes bounds what openpyxl can expand.
+    limits = budget.limits
     _check_member_names(infos, source=source, limits=limits, what=member)
+    declared = sum(info.file_size for info in infos)
+    _check_workbook_size(declared, source=source, member=member, limits=limits)
+    budget.spend_bytes(declared, member)
 
 
 # -- the sheets --------------------------------------------------------------------
@@ -531,24 +623,35 @@ def _openpyxl() -> Any:
     return openpyxl
 
 
-def _read_xls(content: bytes, *, source: str, member: str) -> list[ReportSheet]:
+def _read_xls(content: bytes, *, source: str, member: str, budget: _Budget) -> list[ReportSheet]:
     xlrd = _xlrd()
     if not content.startswith(_XLS_MAGIC):
         raise CorruptArchiveError(f"{member}: not a legacy .xls workbook", path=source)
     try:
         # xlrd prints its own warnings to logfile (stdout by default): swallow them.
-        book = xlrd.open_workbook(file_contents=content, logfile=io.StringIO(), on_demand=True)
+        # ragged_rows: a row is as long as its cells, not padded to the sheet's declared
+        # (or merged-cell) width; on_demand: one sheet in memory at a time.
+        book = xlrd.open_workbook(
+            file_contents=content, logfile=io.StringIO(), on_demand=True, ragged_rows=True
+        )
     except Exception as exc:  # xlrd raises XLRDError, CompDocError, struct.error, ...
         raise CorruptArchiveError(f"{member}: unreadable .xls ({exc})", path=source) from exc
     epoch = _epoch(book.datemode, source=source, member=member)
     sheets = []
     try:
         for index in range(book.nsheets):
-            sheet = book.sheet_by_index(index)
+            try:
+                sheet = book.sheet_by_index(index)
+            except Exception as exc:  # a sheet's records are parsed only now
+                raise CorruptArchiveError(
+                    f"{member}: unreadable .xls sheet {index} ({exc})", path=source
+                ) from exc
             rows = (_xls_row(sheet, number, epoch) for number in range(sheet.nrows))
+            bounded = budget.rows(rows, f"{member}: sheet {sheet.name!r}")
             sheets.append(
-                _parse_sheet(rows, epoch=epoch, source=source, member=member, sheet=sheet.name)
+                _parse_sheet(bounded, epoch=epoch, source=source, member=member, sheet=sheet.name)
             )
+            book.unload_sheet(index)
     finally:
         book.release_resources()
     return sheets
@@ -557,7 +660,8 @@ def _read_xls(content: bytes, *, source: str, member: str) -> list[ReportSheet]:
 def _xls_row(sheet: Any, number: int, epoch: datetime) -> list[_Cell]:
     # row_types/row_values skip building a Cell object per cell: the hot loop of a summary.
     cells: list[_Cell] = []
-    for kind, value in zip(sheet.row_types(number), sheet.row_values(number), strict=True):
+    kinds = sheet.row_types(number, 0, MAX_COLUMNS)
+    for kind, value in zip(kinds, sheet.row_values(number, 0, MAX_COLUMNS), strict=True):
         if kind == _XL_TEXT:
             cells.append(value)
         elif kind == _XL_NUMBER:
@@ -571,7 +675,7 @@ def _xls_row(sheet: Any, number: int, epoch: datetime) -> list[_Cell]:
     return cells
 
 
-def _read_xlsx(content: bytes, *, source: str, member: str) -> list[ReportSheet]:
+def _read_xlsx(content: bytes, *, source: str, member: str, budget: _Budget) -> list[ReportSheet]:
     openpyxl = _openpyxl()
     try:
         book = openpyxl.load_workbook(
@@ -583,12 +687,18 @@ def _read_xlsx(content: bytes, *, source: str, member: str) -> list[ReportSheet]
     sheets = []
     try:
         for worksheet in book.worksheets:
+            # The declared <dimension> is the server's word: a sheet claiming a million
+            # rows by 16384 columns would otherwise be walked cell by cell.
+            worksheet.reset_dimensions()
             rows = (
                 [_xlsx_cell(value) for value in row]
-                for row in worksheet.iter_rows(values_only=True)
+                for row in worksheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
             )
+            bounded = budget.rows(rows, f"{member}: sheet {worksheet.title!r}")
             sheets.append(
-                _parse_sheet(rows, epoch=epoch, source=source, member=member, sheet=worksheet.title)
+                _parse_sheet(
+                    bounded, epoch=epoch, source=source, member=member, sheet=worksheet.title
+                )
             )
     except ReportFileError:
         raise

@@ -1,11 +1,11 @@
-"""A token bucket that says how long a refused request should have waited, and how to say it."""
+"""The sandboxes' rate limit: token buckets, the wait a refusal asks for, and how to say it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 
-__all__ = ["TokenBucket", "format_retry_after"]
+__all__ = ["RateLimit", "TokenBucket", "format_retry_after"]
 
 
 class TokenBucket:
@@ -43,3 +43,45 @@ def format_retry_after(seconds: float) -> str:
     # Sub-second only happens with time_scale < 1; plain HTTP allows integers only,
     # so the decimal is a sandbox liberty that clients must parse as a float.
     return f"{max(seconds, 0.001):.3f}".rstrip("0").rstrip(".")
+
+
+class RateLimit:
+    """The sandbox's rate limit: one token bucket, or one per endpoint, and the wait it asks for."""
+
+    __slots__ = ("_buckets", "_burst", "_clock", "_per_endpoint", "_rate", "_second")
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        clock: Callable[[], float],
+        *,
+        per_endpoint: bool = False,
+        server_second: float | None = None,
+    ) -> None:
+        #: Requests per real second, and how many may come back to back.
+        self._rate = rate
+        self._burst = burst
+        #: Monotonic clock in seconds.
+        self._clock = clock
+        #: True gives each endpoint a bucket of its own; False shares one.
+        self._per_endpoint = per_endpoint
+        #: Real length of one server second: refusals then ask for whole server seconds
+        #: (never less than the real wait); None asks for exactly the real wait.
+        self._second = server_second
+        #: Buckets by endpoint ("" when they share one), made on first use.
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def refuse(self, endpoint: str) -> float | None:
+        """Take a token for a request: return None when admitted, else the Retry-After seconds."""
+        key = endpoint if self._per_endpoint else ""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(self._rate, self._burst, self._clock)
+        wait = bucket.take()
+        if wait <= 0:
+            return None
+        if self._second is None:
+            return wait
+        # Never ask for less than the real wait, so obeying it is enough.
+        return max(wait, self._second * max(1.0, math.ceil(wait)))

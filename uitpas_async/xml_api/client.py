@@ -69,6 +69,7 @@ Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
 USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+XML_ACCEPT = "application/xml"
 
 
 class UitpasClient(HttpClientBase):
@@ -353,6 +354,10 @@ class UitpasClient(HttpClientBase):
             await self._turn(request)
             async with self._slots:
                 url, headers, body, authorize = self._prepare(request)
+                if request.method == "GET":
+                    # What culturefeed-php, the client known to work, sends on
+                    # status, periods and price.
+                    headers["Accept"] = XML_ACCEPT
                 raw: RawResponse = await transport.send(
                     request.method,
                     url,

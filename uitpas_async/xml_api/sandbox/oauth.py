@@ -4,14 +4,24 @@ One validator serves all three kinds of signed request: API calls (consumer
 plus access token), ``requestToken`` (consumer alone, with ``oauth_callback``)
 and ``accessToken`` (consumer plus request token, with ``oauth_verifier``).
 Every one gets the same signature, timestamp and nonce checks.
+
+culturefeed-php, publiq's own client, sends each GET's ``oauth_*`` parameters
+twice: in the query and in the ``Authorization`` header, with equal values. The
+real server accepts that, so the sandbox does too: query copies equal to the
+header's are dropped before oauthlib (which allows one location only) checks the
+signature, and a query copy that differs is refused. Refusals are named in OAuth
+problem-reporting form (``parameter_absent``, ``signature_invalid``, ...) and
+logged at debug level with the reason.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from oauthlib.oauth1 import (
     AccessTokenEndpoint,
@@ -20,6 +30,7 @@ from oauthlib.oauth1 import (
     ResourceEndpoint,
 )
 from oauthlib.oauth1.rfc5849.errors import OAuth1Error
+from oauthlib.oauth1.rfc5849.utils import parse_authorization_header
 
 from uitpas_async.xml_api.models import Credentials
 from uitpas_async.xml_api.sandbox.tokens import TokenRegistry
@@ -38,12 +49,59 @@ _UNBOUNDED_LIFETIME = 10**10
 # Short problem names, in the style of the OAuth Problem Reporting extension
 # that Java OAuth servers put in their plain-text 401 bodies.
 PROBLEM_PARAMETER = "parameter_rejected"
+PROBLEM_ABSENT = "parameter_absent"
 PROBLEM_TIMESTAMP = "timestamp_refused"
 PROBLEM_NONCE = "nonce_used"
 PROBLEM_CONSUMER = "consumer_key_unknown"
 PROBLEM_TOKEN = "token_rejected"  # noqa: S105 (a problem name, not a secret)
 PROBLEM_SIGNATURE = "signature_invalid"
 PROBLEM_CALLBACK = "parameter_rejected"
+
+
+logger = logging.getLogger(__name__)
+#: What every signed API call must carry.
+_REQUIRED = frozenset(
+    {
+        "oauth_consumer_key",
+        "oauth_nonce",
+        "oauth_signature",
+        "oauth_signature_method",
+        "oauth_timestamp",
+        "oauth_token",
+    }
+)
+
+
+def _header_oauth(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the ``oauth_*`` parameters of an ``Authorization: OAuth`` header (may be empty)."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if not value.lower().startswith("oauth "):
+        return {}
+    try:
+        pairs = parse_authorization_header(value)
+    except (ValueError, TypeError):
+        return {}
+    # The header's values are percent-encoded (RFC 5849 3.5.1); the query's are decoded.
+    return {key: unquote(val) for key, val in pairs if key.startswith("oauth_")}
+
+
+def fold_query_copies(uri: str, headers: Mapping[str, str]) -> tuple[str, str | None]:
+    """Drop ``oauth_*`` query parameters that repeat the header's; return (uri, problem).
+
+    The problem is ``parameter_rejected`` when a query copy differs from the header
+    (or appears twice), and None otherwise.
+    """
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    copies = [(key, value) for key, value in query if key.startswith("oauth_")]
+    header = _header_oauth(headers)
+    if not copies or not header:
+        return uri, None
+    keys = [key for key, _ in copies]
+    if len(set(keys)) != len(keys) or any(header.get(key) != value for key, value in copies):
+        return uri, PROBLEM_PARAMETER
+    rest = [(key, value) for key, value in query if not key.startswith("oauth_")]
+    return urlunsplit(parts._replace(query=urlencode(rest))), None
 
 
 class NonceMemory:
@@ -264,10 +322,25 @@ class OAuthVerifier:
 
     def verify(self, method: str, uri: str, body: str, headers: Mapping[str, str]) -> str | None:
         """Return None when the request is properly signed, else a short problem name."""
+        uri, problem = fold_query_copies(uri, headers)
+        if problem is not None:
+            logger.debug("refused %s: an oauth_* query copy differs from the header", method)
+            return problem
+        query = {key for key, _ in parse_qsl(urlsplit(uri).query, keep_blank_values=True)}
+        form = {key for key, _ in parse_qsl(body, keep_blank_values=True)}
+        given = set(_header_oauth(headers)) | query | form
+        absent = sorted(_REQUIRED - given)
+        if absent:
+            logger.debug("refused %s: %s absent", method, ", ".join(absent))
+            return PROBLEM_ABSENT
         valid, request = self._endpoint.validate_protected_resource_request(
             uri, http_method=method, body=body, headers=dict(headers)
         )
-        return None if valid else self._problem(request)
+        if valid:
+            return None
+        problem = self._problem(request)
+        logger.debug("refused %s: %s", method, problem)
+        return problem
 
     def verify_request_token_request(
         self, method: str, uri: str, body: str, headers: Mapping[str, str]

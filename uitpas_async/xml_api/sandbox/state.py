@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
 import attrs
 
 from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
+from uitpas_async.sandboxkit.stats import RequestStats
+from uitpas_async.sandboxkit.wire import Answer
 from uitpas_async.xml_api.sandbox.config import ENDPOINTS, FAULT_KINDS, SandboxBalie, SandboxConfig
 from uitpas_async.xml_api.sandbox.periods import past_quarters, to_brussels
 from uitpas_async.xml_api.sandbox.pricing import PriceError, quote_price
@@ -45,29 +46,41 @@ ZIP_TYPE = "application/x-zip-compressed"
 REPORT_PERMISSION = "FINANCIAL_REPORT_VIEW"
 #: Reports whose zip is kept after building it (downloads are often retried).
 _ZIP_CACHE_SIZE = 64
-_W3C_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The W3C date and time profile (https://www.w3.org/TR/NOTE-datetime) as seed 001 types
+#: startDate and endDate: a date, or a date-time to minutes, seconds or fractions with an
+#: offset or Z. culturefeed-php sends ``2024-01-01T00:00:00+01:00``.
+_W3C_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?"
+)
+
+
+def parse_w3c_day(text: str) -> date:
+    """Return the calendar day in Brussels a W3C date or date-time names.
+
+    Raises:
+        ValueError: not of the W3C profile, or not a real date or time.
+    """
+    text = text.strip()
+    if not _W3C_DATE.fullmatch(text):
+        raise ValueError(text)
+    if "T" not in text:
+        return date.fromisoformat(text)
+    head, _, rest = text.partition(".")
+    if rest:  # fromisoformat before 3.11 takes 3 or 6 fraction digits only
+        digits = re.match(r"\d+", rest)
+        assert digits is not None
+        text = head + "." + (digits[0] + "000000")[:6] + rest[len(digits[0]) :]
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return to_brussels(moment.timestamp()).date()
+
+
 #: Query names the server reads a balie key from; "consumerKey" is what some of
 #: its own resource URLs carry, so a client following them must be understood.
 _KEY_PARAMS = ("balieConsumerKey", "consumerKey")
 
 
-@attrs.frozen
-class Answer:
-    """An HTTP answer before it is sent: status, body, content type and extra headers."""
-
-    status: int
-    body: bytes
-    content_type: str = XML_TYPE
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """Say whether this is a success answer."""
-        return self.status == 200
-
-
 def _xml(text: str, status: int = 200) -> Answer:
-    return Answer(status, text.encode("utf-8"))
+    return Answer(status, text.encode("utf-8"), XML_TYPE)
 
 
 def _error(code: str, message: str, required_permission: str | None = None) -> Answer:
@@ -116,31 +129,12 @@ class SandboxReport:
         }
 
 
-def _per_endpoint() -> dict[str, int]:
-    return dict.fromkeys(ENDPOINTS, 0)
-
-
 @attrs.define
-class SandboxStats:
-    """Counters for tests and benchmarks."""
+class SandboxStats(RequestStats):
+    """Counters for tests and benchmarks (the kit's; add this API's own here)."""
 
-    #: Requests received per endpoint, whatever became of them.
-    requests: dict[str, int] = attrs.field(factory=_per_endpoint)
-    #: Requests per endpoint answered with the API's success (200, no fault).
-    successes: dict[str, int] = attrs.field(factory=_per_endpoint)
-    #: Requests refused with 401 by the OAuth check.
-    auth_failures: int = 0
-    #: 429 answers sent by the rate limiter (429s injected as faults count under faults).
-    rate_limited: int = 0
-    #: Faults injected, per kind.
-    faults: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
-    reports_created: int = 0
-    #: Creates for a (balie, start, end) that already had a report.
-    duplicate_creates: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the counters as JSON-ready data."""
-        return attrs.asdict(self)
+    ENDPOINTS = ENDPOINTS
+    FAULT_KINDS = FAULT_KINDS
 
 
 def content_disposition(balie: SandboxBalie, filename: str) -> str | None:
@@ -212,14 +206,6 @@ class SandboxState:
         report.forgotten = True
         return True
 
-    def _generation_seconds(self) -> float:
-        median, sigma = self.config.generation_median, self.config.generation_sigma
-        if median <= 0:
-            return 0.0
-        # Draw only when there is spread, so sigma 0 leaves the RNG for faults.
-        drawn = self._rng.lognormvariate(math.log(median), sigma) if sigma > 0 else median
-        return self.config.scaled(drawn)
-
     def _resource(self, report_id: str, action: str, key: str | None) -> str:
         path = f"{REPORT_PATH}/{report_id}/{action}"
         if key is None:  # the docs: the key is echoed only when the request carried one
@@ -240,11 +226,13 @@ class SandboxState:
         if not start_text or not end_text:
             return _error("MISSING_REQUIRED_FIELDS", "startDate and endDate are required.")
         try:
-            if not (_W3C_DATE.fullmatch(start_text) and _W3C_DATE.fullmatch(end_text)):
-                raise ValueError(start_text)
-            start, end = date.fromisoformat(start_text), date.fromisoformat(end_text)
+            # The server widens each to the start and the end of its day.
+            start, end = parse_w3c_day(start_text), parse_w3c_day(end_text)
         except ValueError:
-            return _error("PARSE_INVALID_DATE", "Dates must be W3C dates (YYYY-MM-DD).")
+            return _error(
+                "PARSE_INVALID_DATE",
+                "Dates must be W3C dates (YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+01:00).",
+            )
         if end < start:
             return _error("PARSE_INVALID_DATE", "endDate lies before startDate.")
         key = self.balie_key_of(params)
@@ -264,7 +252,7 @@ class SandboxState:
             start=start,
             end=end,
             created_at=now,
-            ready_at=now + self._generation_seconds(),
+            ready_at=now + self.config.generation_seconds(self._rng),
             created_wall=self._wall_clock(),
             failed=failed,
         )
