@@ -321,8 +321,13 @@ async def test_with_history_the_batch_starts_on_the_grid_without_scouting(tmp_pa
     history = tuple(first.seen_at[label] - first.created_at[label] for label in first.generation)
     clock = VirtualClock()
     second = TimedBackend(clock, _lognormal_batch(1000, seed=32, sigma=0.3))
-    await _run_batch(tmp_path / "second", second, clock, history=history)
+    second_orchestrator = await _run_batch(tmp_path / "second", second, clock, history=history)
+    second_start = second_orchestrator._scheduler.grid_start
+    # No later than the history's 3% quantile (nor than a lognormal fit's), half a step early.
     start = sorted(history)[int(0.03 * (len(history) - 1))] / 1.045
+    assert second_start is not None
+    assert second_start <= start
+    start = second_start
     first_polls = [
         times[0] - second.created_at[label] for label, times in second.poll_times.items()
     ]
@@ -346,6 +351,40 @@ def test_history_too_small_or_turned_off_leaves_the_batch_to_scout() -> None:
     off = BatchPollScheduler(PollPolicy(), learn=False, history=(10.0,) * 100)
     assert not off.learned
     assert off.enlist() is PollRole.SOLO
+
+
+async def test_the_next_run_of_a_journal_starts_from_its_generation_times(
+    tmp_path: Path,
+) -> None:
+    """Next quarter on the same journal: the grid from the first poll, no scout, lag <= 10%."""
+    journal = tmp_path / "journal.sqlite"
+    generation = _lognormal_batch(300, seed=51, sigma=0.3)
+    runs = []
+    for quarter, (start, end) in enumerate([(START, END), (date(2024, 4, 1), date(2024, 6, 30))]):
+        clock = VirtualClock()
+        backend = TimedBackend(clock, generation)
+        orchestrator = ReportOrchestrator(
+            backend,
+            tmp_path / f"out{quarter}",
+            journal=journal,
+            poll=_GRID_POLICY,
+            max_in_flight=len(generation),
+            sleep=clock.sleep,
+            clock=clock,
+            rng=random.Random(quarter),
+        )
+        requests = [ReportRequest(label, start, end) for label in generation]
+        results = await clock.run(orchestrator.run(requests))
+        assert all(result.ok for result in results)
+        runs.append((backend, orchestrator._scheduler))
+    (first, first_scheduler), (second, second_scheduler) = runs
+    assert not first_scheduler.from_history
+    assert second_scheduler.from_history
+    start_at = second_scheduler.grid_start
+    assert start_at is not None
+    assert min(times[0] for times in second.poll_times.values()) >= start_at
+    assert _p95(second.lags()) <= 0.10
+    assert sum(_polls(second)) < sum(_polls(first))
 
 
 async def test_resumed_jobs_join_the_grid_their_history_gives(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from uitpas_async.engine.polling import (
     GenerationSample,
 )
 
-__all__ = ["GENERATION_SCHEMA", "load_history", "record_samples"]
+__all__ = ["GENERATION_SCHEMA", "load_history", "prune_samples", "record_samples"]
 
 GENERATION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS generation_times (
@@ -38,9 +38,13 @@ MAX_NAME_CHARS = 200
 
 
 def record_samples(
-    db: sqlite3.Connection, samples: Iterable[GenerationSample], *, keep: int = DEFAULT_HISTORY_KEEP
+    db: sqlite3.Connection,
+    samples: Iterable[GenerationSample],
+    *,
+    keep: int = DEFAULT_HISTORY_KEEP,
+    prune: bool = True,
 ) -> None:
-    """Insert ``samples`` and keep only the newest ``keep`` rows of each provider touched."""
+    """Insert ``samples``; with ``prune``, keep only the newest ``keep`` of each provider."""
     rows = [
         (s.provider, s.balie, s.seconds, s.observed_at)
         for s in samples
@@ -52,13 +56,21 @@ def record_samples(
         "INSERT INTO generation_times (provider, balie, seconds, observed_at) VALUES (?, ?, ?, ?)",
         rows,
     )
-    for provider in {row[0] for row in rows}:
-        db.execute(
-            "DELETE FROM generation_times WHERE provider = ? AND id NOT IN ("
-            "SELECT id FROM generation_times WHERE provider = ? "
-            "ORDER BY observed_at DESC, id DESC LIMIT ?)",
-            (provider, provider, keep),
-        )
+    if prune:
+        for provider in {row[0] for row in rows}:
+            prune_samples(db, provider, keep=keep)
+
+
+def prune_samples(
+    db: sqlite3.Connection, provider: str, *, keep: int = DEFAULT_HISTORY_KEEP
+) -> None:
+    """Delete all but the newest ``keep`` rows of ``provider``."""
+    db.execute(
+        "DELETE FROM generation_times WHERE provider = ? AND id NOT IN ("
+        "SELECT id FROM generation_times WHERE provider = ? "
+        "ORDER BY observed_at DESC, id DESC LIMIT ?)",
+        (provider, provider, keep),
+    )
 
 
 def _plain(value: object) -> bool:

@@ -164,9 +164,16 @@ def _history_start(history: Sequence[float], quantile: float, target_lag: float)
     """Return where a grid learned from ``history`` starts.
 
     A past time was seen up to one grid step after the report completed, so half a
-    step on average: the start moves that much earlier.
+    step on average: the start moves that much earlier. And the earliest past times
+    are censored: a report that completed before the past run's grid start was seen
+    at it. So the start is also no later than the same quantile of a lognormal fitted
+    to the history's middle (16% to 84%), which no grid start censors.
     """
-    return _quantile(sorted(history), quantile) / (1 + target_lag / 2)
+    ordered = sorted(history)
+    logs = [math.log(_quantile(ordered, q)) for q in (0.16, 0.5, 0.84)]
+    z = statistics.NormalDist().inv_cdf(quantile)
+    fitted = math.exp(logs[1] + z * (logs[2] - logs[0]) / 2)
+    return min(_quantile(ordered, quantile), fitted) / (1 + target_lag / 2)
 
 
 class PollRole(enum.Enum):
