@@ -206,28 +206,23 @@ def run_history(profile: Profile, say: Callable[[str], None]) -> dict[str, Any]:
     point = GridPoint(20.0, 0.3, profile.jobs, 1.0 if profile.name == "full" else 0.25)
     if profile.name == "smoke":
         point = GridPoint(20.0, 0.3, profile.jobs, 0.01)
-    first = run_batch(
-        profile,
-        "uitpas_async",
-        jobs=point.jobs,
-        rate=None,
-        median=point.median,
-        sigma=point.sigma,
-        time_scale=point.time_scale,
-        sigma_for_deadline=point.sigma,
-    )
-    second = run_batch(
-        profile,
-        "uitpas_async",
-        jobs=point.jobs,
-        rate=None,
-        median=point.median,
-        sigma=point.sigma,
-        time_scale=point.time_scale,
-        sigma_for_deadline=point.sigma,
-        history=first.pop("observed"),
-        seed_offset=1,
-    )
+
+    def run(**extra: Any) -> dict[str, Any]:
+        return run_batch(
+            profile,
+            "uitpas_async",
+            jobs=point.jobs,
+            rate=None,
+            median=point.median,
+            sigma=point.sigma,
+            time_scale=point.time_scale,
+            sigma_for_deadline=point.sigma,
+            **extra,
+        )
+
+    first = run()
+    # Next quarter: other draws of the same distribution, and the first run's times.
+    second = run(history=first.pop("observed"), seed_offset=1)
     second.pop("observed", None)
     say(
         f"second run with history ({point.label}): lag p95 {second['lag_p95'] * 100:.1f}% "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import pytest
@@ -87,6 +88,19 @@ class _Clock:
         self.sleeps.append(seconds)
         self.now += seconds
 
+    async def wait(self, check: Callable[[], Awaitable[bool]], *, age: float) -> float:
+        """Run wait_until_ready on this clock, without history, seed 1."""
+        return await wait_until_ready(
+            check,
+            report_id="1",
+            history=(),
+            policy=PollPolicy(),
+            age=age,
+            clock=self,
+            sleep=self.sleep,
+            rng=random.Random(1),
+        )
+
 
 async def test_the_wait_polls_on_the_ladder_until_ready() -> None:
     """Without history the first poll is at 0.1-0.126 s; a 5 s report is seen <= 26% late."""
@@ -96,16 +110,7 @@ async def test_the_wait_polls_on_the_ladder_until_ready() -> None:
     async def check() -> bool:
         return clock.now >= ready_at
 
-    seen = await wait_until_ready(
-        check,
-        report_id="1",
-        history=(),
-        policy=PollPolicy(),
-        age=0.0,
-        clock=clock,
-        sleep=clock.sleep,
-        rng=random.Random(1),
-    )
+    seen = await clock.wait(check, age=0.0)
     assert 0.1 <= clock.sleeps[0] < 0.126
     # The estimate lies between the last two polls, 1.26 apart, around 5 s.
     assert 5.0 / 1.26 <= seen <= 5.0 * 1.26
@@ -119,16 +124,7 @@ async def test_a_resumed_report_polls_from_its_true_age() -> None:
     async def check() -> bool:
         return True
 
-    seen = await wait_until_ready(
-        check,
-        report_id="1",
-        history=(),
-        policy=PollPolicy(),
-        age=30.0,
-        clock=clock,
-        sleep=clock.sleep,
-        rng=random.Random(1),
-    )
+    seen = await clock.wait(check, age=30.0)
     assert len(clock.sleeps) == 1
     assert 30.0 < clock.now - 1000.0 + 30.0 <= 30.0 * 1.26
     # Between the resume's 30 s and the first poll.
