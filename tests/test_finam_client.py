@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from uitpas_async.engine.backend import ReportBackend
-from uitpas_async.engine.config import PollPolicy, RetryPolicy
+from uitpas_async.engine.config import Limits, PollPolicy, RetryPolicy
 from uitpas_async.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -86,6 +86,27 @@ async def test_expired_token_is_renewed_once_for_100_concurrent_calls() -> None:
         assert {info.report_id for info in infos} == {job.report_id}
         assert sandbox.stats.sessions_created == 2
         assert sandbox.stats.auth_failures == 0
+
+
+async def test_a_renewal_needs_no_slot_when_every_slot_waits_for_it() -> None:
+    """One slot, held by a request whose token is stale: its renewal still gets through."""
+    clock = FakeClock()
+
+    async def calls(sandbox: FinamSandbox) -> None:
+        async with _client(
+            sandbox, clock=clock, limits=Limits(max_concurrent_requests=1)
+        ) as client:
+            job = await client.create_account_report(sandbox.accounts[0], START, END)
+            clock.now += 3600
+            infos = await asyncio.gather(
+                *(client.get_account_report_info(job.report_id) for _ in range(10))
+            )
+            assert len(infos) == 10
+
+    async with FinamSandbox(FinamSandboxConfig(accounts=1)) as sandbox:
+        # A renewal queued for the slot its own request holds would wait forever.
+        await asyncio.wait_for(calls(sandbox), timeout=20)
+        assert sandbox.stats.sessions_created == 2
 
 
 async def test_token_the_server_expired_is_renewed_once_for_100_concurrent_calls() -> None:

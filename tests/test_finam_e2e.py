@@ -7,6 +7,7 @@ import collections
 from datetime import date
 from pathlib import Path
 
+import attrs
 import pytest
 
 from uitpas_async import Limits, PollPolicy, ReportOrchestrator, RetryPolicy
@@ -202,3 +203,51 @@ async def test_cancel_halfway_then_resume_creates_nothing_twice(tmp_path: Path) 
         # Known report ids were polled, not created again.
         assert sandbox.stats.reports_created == created_before + (len(requests) - len(known))
         assert sandbox.stats.duplicate_creates <= possibly_lost
+
+
+#: Issue 16: tokens that live 2 s (0.5 s real at this time scale), a per-method
+#: client rate at which 30 creates take three token lifetimes to leave, a server
+#: limit just above it, and 3% 429s besides.
+SHORT_TOKENS = FinamSandboxConfig(
+    accounts=30,
+    generation_median=0.4,
+    generation_sigma=0.3,
+    time_scale=0.25,
+    token_lifetime=2.0,
+    rate_limit=25.0,
+    rate_burst=2.0,
+    faults=(
+        FinamFaultRule("rate_limited", endpoint="info", count=2, delay=0.2),
+        FinamFaultRule("rate_limited", endpoint="*", probability=0.03, delay=0.2),
+    ),
+)
+SHORT_TOKENS_RATE_PER_METHOD = 20.0
+SHORT_TOKENS_POLL = PollPolicy(initial_delay=0.1, multiplier=1.5, max_interval=0.3, timeout=60.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+async def test_short_lived_tokens_never_leave_stale_from_a_queue(tmp_path: Path, seed: int) -> None:
+    """2 s tokens, a per-method rate and 429s: every job done, no expired token sent but races."""
+    config = attrs.evolve(SHORT_TOKENS, seed=seed)
+    async with FinamSandbox(config) as sandbox:
+        requests = [AccountReportRequest(account, START, END) for account in sandbox.accounts]
+        async with FinamClient(
+            sandbox.secret,
+            base_url=sandbox.base_url,
+            retry=RetryPolicy(attempts=6, initial_backoff=0.02, max_backoff=0.1),
+            poll=SHORT_TOKENS_POLL,
+            rate_per_method=SHORT_TOKENS_RATE_PER_METHOD,
+        ) as finam:
+            orchestrator = ReportOrchestrator(
+                finam, tmp_path / "out", max_in_flight=30, poll=SHORT_TOKENS_POLL
+            )
+            results = await orchestrator.run(requests)
+            tokens = finam._tokens
+        stats = sandbox.stats
+
+    assert [result.error for result in results if not result.ok] == []
+    # The batch outlived several tokens, and the 429s happened.
+    assert tokens.renewals >= 3
+    assert stats.faults["rate_limited"] >= 2
+    # An expired token reaches the server only from a request in flight when it expired.
+    assert stats.expired_token_uses <= tokens.raced_renewals

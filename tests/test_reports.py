@@ -198,7 +198,7 @@ def test_fixture_has_five_governments_that_add_up(real_report: FinancialReport) 
     for sheet in real_report.sheets:
         assert sheet.member.endswith("_20151007_1404.xls")
         assert sheet.sheet == "Overview"
-        assert sheet.stated_total == sheet.lines_total
+        assert sheet.stated_total == sheet.contributions_total
 
 
 @pytest.mark.parametrize(("government", "expected"), sorted(FIXTURE_TOTALS.items()))
@@ -208,7 +208,7 @@ def test_fixture_totals_are_pinned(
     """Each government's lines, total price and contribution are the numbers read by hand."""
     (sheet,) = [s for s in real_report.sheets if s.government == government]
     lines, total_price, contribution = expected
-    assert (len(sheet.lines), sheet.total_price, sheet.lines_total) == expected
+    assert (len(sheet.lines), sheet.total_price, sheet.contributions_total) == expected
     assert sheet.stated_total == contribution
     assert all(line.government == government for line in sheet.lines)
     assert len(sheet.lines) == lines
@@ -431,7 +431,7 @@ def test_wrong_total_is_reported_not_corrected() -> None:
     rows = sheet_rows(total=total_row(total=12.5))
     report = parse_financial_report(zip_of({"g.xlsx": xlsx(rows)}), source="g.zip")
     sheet = one_sheet(report)
-    assert (sheet.stated_total, sheet.lines_total, sheet.balanced) == (
+    assert (sheet.stated_total, sheet.contributions_total, sheet.balanced) == (
         Decimal("12.50"),
         Decimal("10.00"),
         False,

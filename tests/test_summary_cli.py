@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import openpyxl
 import pytest
 
 from uitpas_async.cli.main import main
@@ -77,6 +78,22 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def output_text(path: Path) -> str:
+    """Return a CSV's text, or every cell of a workbook joined, to search for a value."""
+    if path.suffix != ".xlsx":
+        return path.read_text(encoding="utf-8-sig")
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return "\n".join(
+            str(value)
+            for sheet in workbook.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for value in row
+        )
+    finally:
+        workbook.close()
+
+
 def sandbox_report(seed: int = 0, *, wrong_total: Decimal | None = None, event: str = "") -> bytes:
     """Return a sandbox report zip; optionally with a wrong Total row or a given event name."""
     sheets = generate_sheets(seed, f"key{seed}", "CC Sandbox", date(2024, 1, 1), date(2024, 3, 31))
@@ -130,17 +147,24 @@ def test_real_report_totals(fixture_dir: Path) -> None:
     assert status == 0
     totals = read_csv(fixture_dir / "summary" / "totals.csv")
     assert list(totals[0]) == list(TOTAL_COLUMNS)
-    assert [
-        (t["government"], t["lines"], t["total_price"], t["contribution"], t["check"])
-        for t in totals
-    ] == [
+    expected = [
         ("Lokale overheid Aalst", "71", "1567.00", "744.50", "ok"),
         ("Lokale overheid Brussel", "22", "310.00", "218.75", "ok"),
         ("Lokale overheid Holsbeek", "5", "125.00", "61.00", "ok"),
         ("Lokale overheid Petit-Fays", "1", "10.00", "3.50", "ok"),
         ("Lokale overheid Tienen", "1", "10.00", "3.50", "ok"),
     ]
-    assert {(t["balie"], t["balie_name"]) for t in totals} == {("werf", "CC De Werf")}
+    balie_rows = [t for t in totals if t["balie"]]
+    government_rows = [t for t in totals if not t["balie"]]
+    for rows in (balie_rows, government_rows):
+        assert [
+            (t["government"], t["lines"], t["total_price"], t["contribution"], t["check"])
+            for t in rows
+        ] == expected
+        periods = {(t["period_start"], t["period_end"]) for t in rows}
+        assert periods == {("2024-01-01", "2024-03-31")}
+    assert {(t["balie"], t["balie_name"]) for t in balie_rows} == {("werf", "CC De Werf")}
+    assert {(t["balie_name"], t["balies"]) for t in government_rows} == {("all balies", "1")}
     lines = read_csv(fixture_dir / "summary" / "lines.csv")
     assert len(lines) == 100
     assert (lines[0]["period_start"], lines[0]["period_end"]) == ("2024-01-01", "2024-03-31")
@@ -155,8 +179,10 @@ def test_uid_left_out_unless_asked(fixture_dir: Path) -> None:
     status, text = run(fixture_dir)
     assert status == 0
     assert FIXTURE_UID not in text
-    for output in (fixture_dir / "summary").iterdir():
-        assert FIXTURE_UID not in output.read_text(encoding="utf-8-sig")
+    outputs = sorted((fixture_dir / "summary").iterdir())
+    assert [output.suffix for output in outputs] == [".csv", ".csv", ".xlsx", ".csv"]
+    for output in outputs:
+        assert FIXTURE_UID not in output_text(output)
     assert "uid" not in read_csv(fixture_dir / "summary" / "lines.csv")[0]
 
     status, _ = run(fixture_dir, include_uid=True)
@@ -206,7 +232,7 @@ def test_unreadable_report_exits_1_and_is_named(
     assert "UNREADABLE: broken" in text
     assert expected in text
     totals = read_csv(tmp_path / "summary" / "totals.csv")
-    assert {t["balie"] for t in totals} == {"good"}
+    assert {t["balie"] for t in totals} == {"good", ""}  # "": the governments' totals
     (problem,) = read_csv(tmp_path / "summary" / "problems.csv")
     assert (problem["kind"], problem["balie"]) == ("unreadable", "broken")
 
@@ -259,7 +285,7 @@ def test_outputs_are_replaced_whole(fixture_dir: Path) -> None:
     run(fixture_dir)
     run(fixture_dir)
     names = sorted(path.name for path in (fixture_dir / "summary").iterdir())
-    assert names == ["lines.csv", "problems.csv", "totals.csv"]
+    assert names == ["lines.csv", "problems.csv", "summary.xlsx", "totals.csv"]
 
 
 # -- the command -------------------------------------------------------------------
@@ -300,10 +326,11 @@ def test_fetch_then_summarize_end_to_end(tmp_path: Path) -> None:
     assert main(["reports", "fetch", "--sandbox", "4", "--out", str(out)]) == 0
     status, text = run(out)
     assert status == 0, text
-    totals = read_csv(out / "summary" / "totals.csv")
+    everything = read_csv(out / "summary" / "totals.csv")
+    assert all(t["check"] == "ok" for t in everything)
+    totals = [t for t in everything if t["balie"]]  # the others are the governments' totals
     lines = read_csv(out / "summary" / "lines.csv")
     assert len({t["balie"] for t in totals}) == 4
-    assert all(t["check"] == "ok" for t in totals)
     assert sum(int(t["lines"]) for t in totals) == len(lines)
     assert sum(Decimal(t["contribution"]) for t in totals) == sum(
         Decimal(line["contribution"]) for line in lines

@@ -1,39 +1,50 @@
-"""``uitpas-async reports summarize DIR``: total what each government owes, per balie.
+"""``uitpas-async reports summarize DIR``: total what each government owes, per period.
 
 Reads ``DIR/manifest.jsonl`` (written by ``reports fetch``) and every done report it
-lists, then writes, each atomically:
+lists, then writes, each atomically and owner-only (see
+:mod:`uitpas_async.cli.summary_files`):
 
 - ``DIR/summary/lines.csv``: every line, with its balie and period;
-- ``DIR/summary/totals.csv``: per balie and government, lines, total price, contribution,
-  the sheets' own stated Total and whether the two agree;
-- ``DIR/summary/problems.csv``: every report that could not be used or did not add up,
+- ``DIR/summary/totals.csv``: per period, government and balie: lines, total price,
+  contribution, the sheets' own stated Total and whether the two agree; after each
+  government's balies, its total over all balies;
+- ``DIR/summary/problems.csv``: every report that could not be used or did not add up;
+- ``DIR/summary/summary.xlsx``: the same tables as a workbook a finance officer opens
+  (per government and period, a chart, per balie, every line, problems),
 
-and prints a short table. The UID column identifies a passholder, so it is left out of
-every output unless ``--include-uid`` is given. Exit status 0: every sheet cross-checks;
-1: a Total mismatch, an unreadable or unfetched report (each named); 2: no manifest.
+and prints what each government is owed per period. The UID column identifies a
+passholder, so it is left out of every output unless ``--include-uid`` is given. Exit
+status 0: every sheet cross-checks; 1: a Total mismatch, an unreadable or unfetched
+report (each named); 2: no manifest.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import csv
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import attrs
-
+from uitpas_async.cli import summary_tables
 from uitpas_async.cli.args import positive_int
 from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME
+from uitpas_async.cli.summary_files import (
+    CSV_DIALECTS,
+    DEFAULT_CSV_DIALECT,
+    write_summary_files,
+)
+from uitpas_async.cli.summary_tables import (
+    SummaryEntry,
+    SummaryProblem,
+    SummaryTables,
+    build_tables,
+    period_label,
+)
 from uitpas_async.engine.filenames import escape_for_terminal
 from uitpas_async.reports.reader import (
     DEFAULT_LIMITS,
@@ -42,8 +53,6 @@ from uitpas_async.reports.reader import (
     FinancialReport,
     GovernmentTotal,
     ReportFileError,
-    ReportLine,
-    aggregate_reports,
     parse_financial_report,
 )
 
@@ -56,84 +65,24 @@ __all__ = [
 ]
 
 SUMMARY_DIR = "summary"
-#: The summary folder is owner-only, like the reports it totals.
-SUMMARY_DIR_MODE = 0o700
-LINES_NAME = "lines.csv"
-TOTALS_NAME = "totals.csv"
-PROBLEMS_NAME = "problems.csv"
 UID_HELP = (
     "also write each line's UID; it identifies a passholder, so every output leaves it "
     "out unless this flag is given"
 )
 
 #: Columns of lines.csv; ``uid`` only with include_uid.
-LINE_COLUMNS = (
-    "balie",
-    "balie_name",
-    "period_start",
-    "period_end",
-    "report",
-    "workbook",
-    "government",
-    "organiser",
-    "sold_at",
-    "uid",
-    "municipality",
-    "card_system",
-    "coupon",
-    "group_pass",
-    "event",
-    "event_from",
-    "event_to",
-    "total_price",
-    "contribution",
-)
-TOTAL_COLUMNS = (
-    "balie",
-    "balie_name",
-    "government",
-    "lines",
-    "total_price",
-    "contribution",
-    "stated_total",
-    "check",
-)
-PROBLEM_COLUMNS = ("kind", "balie", "report", "detail")
-#: Characters that make a spreadsheet read a text cell as a formula (CSV injection):
-#: event and organiser names come from thousands of organisers, and accountants open
-#: these files in Excel.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@attrs.frozen
-class _Entry:
-    """One done report of the manifest, read."""
-
-    balie: str
-    name: str
-    start: str
-    end: str
-    path: Path
-    report: FinancialReport
-
-
-@attrs.frozen
-class _Problem:
-    """Something that keeps the summary from being complete and correct."""
-
-    #: ``mismatch``, ``unreadable``, ``not-fetched`` or ``manifest``.
-    kind: str
-    balie: str
-    report: str
-    detail: str
+LINE_COLUMNS = tuple(column.name for column in summary_tables.LINE_COLUMNS)
+#: Columns of totals.csv: per period, government and balie, then each government's total.
+TOTAL_COLUMNS = tuple(column.name for column in summary_tables.TOTAL_COLUMNS)
+PROBLEM_COLUMNS = tuple(column.name for column in summary_tables.PROBLEM_COLUMNS)
 
 
 # -- reading -----------------------------------------------------------------------
 
 
-def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[_Problem]]:
+def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[SummaryProblem]]:
     records: list[dict[str, Any]] = []
-    problems: list[_Problem] = []
+    problems: list[SummaryProblem] = []
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -141,11 +90,11 @@ def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[_Problem]]:
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
-                problems.append(_Problem("manifest", "", str(path), f"line {number}: {exc}"))
+                problems.append(SummaryProblem("manifest", "", str(path), f"line {number}: {exc}"))
                 continue
             if not isinstance(record, dict):
                 problems.append(
-                    _Problem("manifest", "", str(path), f"line {number}: not an object")
+                    SummaryProblem("manifest", "", str(path), f"line {number}: not an object")
                 )
                 continue
             records.append(record)
@@ -185,124 +134,26 @@ def _read_entry(
 # -- writing -----------------------------------------------------------------------
 
 
-def _safe(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
+def _print_table(tables: SummaryTables, stream: TextIO) -> None:
+    """Print what each government is owed per period, and the grand total."""
+    header = ("government", "period", "balies", "lines", "total price", "contribution", "check")
 
+    def cells(total: GovernmentTotal) -> tuple[str, str, str]:
+        return (str(total.lines), str(total.total_price), str(total.contribution))
 
-def _text(value: str | None) -> str:
-    return "" if value is None else _safe(value)
-
-
-@contextlib.contextmanager
-def _atomic_csv(path: Path, header: Sequence[str]) -> Iterator[Any]:
-    """Yield a csv writer on a temporary file that replaces ``path`` only when complete."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
-    try:
-        # utf-8-sig: Excel, where accountants open these, reads UTF-8 only with a BOM.
-        with os.fdopen(descriptor, "w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            yield writer
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _line_row(entry: _Entry, workbook: str, line: ReportLine, include_uid: bool) -> list[str]:
-    row = [
-        _text(entry.balie),
-        _text(entry.name),
-        entry.start,
-        entry.end,
-        _text(entry.path.name),
-        _text(workbook),
-        _text(line.government),
-        _text(line.organiser),
-        line.sold_at.isoformat(sep=" "),
-    ]
-    if include_uid:
-        row.append(_text(line.uid))
-    row += [
-        _text(line.municipality),
-        _text(line.card_system),
-        _text(line.coupon),
-        _text(line.group_pass),
-        _text(line.event),
-        line.event_from.isoformat() if line.event_from else "",
-        line.event_to.isoformat() if line.event_to else "",
-        str(line.total_price),
-        str(line.contribution),
-    ]
-    return row
-
-
-def _write_outputs(
-    out: Path,
-    entries: Sequence[_Entry],
-    totals: Sequence[GovernmentTotal],
-    names: dict[str, str],
-    problems: Sequence[_Problem],
-    include_uid: bool,
-) -> None:
-    # Owner-only like the reports: the lines name passholders' municipalities and events.
-    out.mkdir(parents=True, exist_ok=True, mode=SUMMARY_DIR_MODE)
-    with contextlib.suppress(OSError):
-        out.chmod(SUMMARY_DIR_MODE)
-    columns = [c for c in LINE_COLUMNS if include_uid or c != "uid"]
-    with _atomic_csv(out / LINES_NAME, columns) as writer:
-        for entry in entries:
-            for sheet in entry.report.sheets:
-                for line in sheet.lines:
-                    writer.writerow(_line_row(entry, sheet.member, line, include_uid))
-    with _atomic_csv(out / TOTALS_NAME, TOTAL_COLUMNS) as writer:
-        for total in totals:
-            writer.writerow(
-                [
-                    _text(total.balie),
-                    _text(names.get(total.balie, "")),
-                    _text(total.government),
-                    total.lines,
-                    total.total_price,
-                    total.contribution,
-                    total.stated_total,
-                    "ok" if total.balanced else "MISMATCH",
-                ]
-            )
-    # Always written, empty when all is well, so an old file never tells an old story.
-    with _atomic_csv(out / PROBLEMS_NAME, PROBLEM_COLUMNS) as writer:
-        for problem in problems:
-            writer.writerow(
-                [problem.kind, _text(problem.balie), _text(problem.report), _text(problem.detail)]
-            )
-
-
-def _print_table(totals: Sequence[GovernmentTotal], names: dict[str, str], stream: TextIO) -> None:
-    header = ("balie", "government", "lines", "total price", "contribution", "check")
     rows = [
         (
-            names.get(total.balie) or total.balie,
-            total.government,
-            str(total.lines),
-            str(total.total_price),
-            str(total.contribution),
-            "ok" if total.balanced else f"MISMATCH: Total rows say {total.stated_total}",
+            row.government,
+            period_label(row.start, row.end),
+            str(row.balies),
+            *cells(row.total),
+            "ok" if row.total.balanced else f"MISMATCH: Total rows say {row.total.stated_total}",
         )
-        for total in totals
+        for row in tables.government_totals
     ]
-    rows.append(
-        (
-            "all",
-            "",
-            str(sum(total.lines for total in totals)),
-            str(sum((total.total_price for total in totals), Decimal("0.00"))),
-            str(sum((total.contribution for total in totals), Decimal("0.00"))),
-            "",
-        )
-    )
+    rows.append(("all", "", str(tables.balie_count), *cells(tables.grand_total), ""))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = {2, 3, 4}  # numbers line up on the right
+    right = {2, 3, 4, 5}  # numbers line up on the right
 
     def show(row: Sequence[str]) -> str:
         cells = [
@@ -321,9 +172,9 @@ def _print_table(totals: Sequence[GovernmentTotal], names: dict[str, str], strea
 
 def _collect(
     directory: Path, records: Iterable[dict[str, Any]], limits: ArchiveLimits
-) -> tuple[list[_Entry], list[_Problem], list[str]]:
-    entries: list[_Entry] = []
-    problems: list[_Problem] = []
+) -> tuple[list[SummaryEntry], list[SummaryProblem], list[str]]:
+    entries: list[SummaryEntry] = []
+    problems: list[SummaryProblem] = []
     layout_warnings: dict[str, int] = {}
     for record in records:
         balie = str(record.get("balie") or "")
@@ -331,7 +182,7 @@ def _collect(
             detail = (
                 f"{record.get('state')}: {record.get('error_code')}: {record.get('error_message')}"
             )
-            problems.append(_Problem("not-fetched", balie, "", detail))
+            problems.append(SummaryProblem("not-fetched", balie, "", detail))
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -339,14 +190,16 @@ def _collect(
                 path, report = _read_entry(record, directory, limits)
             except ReportFileError as exc:
                 problems.append(
-                    _Problem("unreadable", balie, str(record.get("path")), f"{exc.code}: {exc}")
+                    SummaryProblem(
+                        "unreadable", balie, str(record.get("path")), f"{exc.code}: {exc}"
+                    )
                 )
                 continue
         for warning in caught:
             # The same drift in 1,000 reports is one message with a count, not 1,000 lines.
             text = str(warning.message).split(": ", 1)[-1]
             layout_warnings[text] = layout_warnings.get(text, 0) + 1
-        entry = _Entry(
+        entry = SummaryEntry(
             balie,
             str(record.get("name") or ""),
             str(record.get("start") or ""),
@@ -356,7 +209,7 @@ def _collect(
         )
         entries.append(entry)
         for mismatch in report.mismatches:
-            problems.append(_Problem("mismatch", balie, str(path), str(mismatch)))
+            problems.append(SummaryProblem("mismatch", balie, str(path), str(mismatch)))
     notes = [f"{text} (in {count} reports)" for text, count in layout_warnings.items()]
     return entries, problems, notes
 
@@ -367,6 +220,7 @@ def summarize_directory(
     include_uid: bool = False,
     stream: TextIO | None = None,
     limits: ArchiveLimits = DEFAULT_LIMITS,
+    csv_dialect: str = DEFAULT_CSV_DIALECT,
 ) -> int:
     """Summarize the reports of ``directory/manifest.jsonl``; return the exit status.
 
@@ -381,12 +235,17 @@ def summarize_directory(
     records, problems = _read_manifest(manifest)
     entries, report_problems, notes = _collect(directory, records, limits)
     problems += report_problems
-    totals = aggregate_reports((entry.balie, entry.report) for entry in entries)
-    names = {entry.balie: entry.name for entry in entries if entry.name}
+    names = {record.get("balie"): record.get("name") for record in records}
+    tables = build_tables(
+        entries,
+        problems,
+        include_uid=include_uid,
+        names={str(key): str(name) for key, name in names.items() if key and name},
+    )
     out = directory / SUMMARY_DIR
-    _write_outputs(out, entries, totals, names, problems, include_uid)
+    write_summary_files(out, tables, dialect=csv_dialect)
 
-    _print_table(totals, names, stream)
+    _print_table(tables, stream)
     sheets = sum(len(entry.report.sheets) for entry in entries)
     # Balie, member and file names come from servers: printed escaped.
     for note in notes:
@@ -410,7 +269,11 @@ async def _cmd_summarize(args: argparse.Namespace) -> int:
     limits = ArchiveLimits(max_total_bytes=args.max_report_bytes)
     # Reading workbooks is CPU work; a thread keeps the event loop of main() responsive.
     return await asyncio.to_thread(
-        summarize_directory, Path(args.dir), include_uid=args.include_uid, limits=limits
+        summarize_directory,
+        Path(args.dir),
+        include_uid=args.include_uid,
+        limits=limits,
+        csv_dialect=args.csv_dialect,
     )
 
 
@@ -434,9 +297,12 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         help="total downloaded reports per balie and government",
         description="Read DIR/manifest.jsonl and every done report it lists; write "
         "DIR/summary/lines.csv (every line, with its balie and period), "
-        "DIR/summary/totals.csv (per balie and government: lines, total price, "
-        "contribution, the sheets' stated Total, check) and DIR/summary/problems.csv, "
-        "and print a table. Every sheet's Total row is checked against its lines. "
+        "DIR/summary/totals.csv (per period, government and balie, and each "
+        "government's total: lines, total price, contribution, the sheets' stated Total, "
+        "check), DIR/summary/problems.csv and DIR/summary/summary.xlsx (the same tables "
+        "as a workbook, with a chart of the contribution per government), and print "
+        "what each government is owed per period. Every sheet's Total row is checked "
+        "against its lines. "
         "Privacy: the UID column identifies a passholder and is left out of every "
         "output unless --include-uid is given. Exit status 0: all sheets cross-check; "
         "1: a Total mismatch, or an unreadable or unfetched report; 2: no manifest.",
@@ -450,6 +316,14 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         metavar="N",
         help="refuse a report zip larger than N bytes, or expanding past N (zip bombs); "
         "default %(default)s",
+    )
+    summarize.add_argument(
+        "--csv-dialect",
+        choices=sorted(CSV_DIALECTS),
+        default=DEFAULT_CSV_DIALECT,
+        help="how the CSVs are written: rfc4180 (commas, decimal points; for programs) or "
+        "excel-nl (semicolons, decimal commas; what Excel in Belgium opens directly); "
+        "summary.xlsx is the same either way; default %(default)s",
     )
     summarize.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     summarize.set_defaults(handler=_cmd_summarize)

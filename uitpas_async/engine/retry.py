@@ -40,6 +40,7 @@ __all__ = ["counting_unsafe_resends", "is_transient", "may_have_reached_server",
 
 log = logging.getLogger("uitpas_async")
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 #: 5xx statuses that mean "try again later" rather than "this request is wrong".
@@ -93,14 +94,47 @@ def _wait(exc: BaseException | None, retry_number: int, policy: RetryPolicy) -> 
 
 
 async def retry_call(
-    attempt: Callable[[], Awaitable[T]],
+    attempt: Callable[[A], Awaitable[T]],
+    argument: A,
     *,
     policy: RetryPolicy,
     idempotent: bool,
     sleep: Callable[[float], Awaitable[None]],
     endpoint: str,
 ) -> T:
-    """Await ``attempt()`` until it succeeds, a fault is not transient, or attempts run out."""
+    """Await ``attempt(argument)`` until it succeeds, a fault is not transient, or none are left.
+
+    ``argument`` lets a caller pass a bound method and its call's state instead of
+    building a closure for every call.
+    """
+    try:
+        return await attempt(argument)
+    except Exception as exc:
+        if policy.attempts < 2 or not is_transient(exc, idempotent=idempotent, policy=policy):
+            raise
+        first_failure = exc
+    return await _retry_after_failure(
+        attempt,
+        argument,
+        first_failure,
+        policy=policy,
+        idempotent=idempotent,
+        sleep=sleep,
+        endpoint=endpoint,
+    )
+
+
+async def _retry_after_failure(
+    attempt: Callable[[A], Awaitable[T]],
+    argument: A,
+    first_failure: Exception,
+    *,
+    policy: RetryPolicy,
+    idempotent: bool,
+    sleep: Callable[[float], Awaitable[None]],
+    endpoint: str,
+) -> T:
+    """Run the attempts left after a transient first failure, under tenacity."""
 
     def retryable(exc: BaseException) -> bool:
         return is_transient(exc, idempotent=idempotent, policy=policy)
@@ -120,12 +154,6 @@ async def retry_call(
             delay,
         )
 
-    try:
-        return await attempt()
-    except Exception as exc:
-        if policy.attempts < 2 or not retryable(exc):
-            raise
-        first_failure = exc
     delay = _wait(first_failure, 1, policy)
     log_retry(first_failure, 1, delay)
     await sleep(delay)
@@ -148,4 +176,4 @@ async def retry_call(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await retrying(attempt)
+    return await retrying(attempt, argument)

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 #: Returns a fresh ``Authorization`` value; called at the moment each request is sent.
+#: None sends the headers as given (no header to compute, or a bearer token among them).
 Authorize = Callable[[], str]
 
 #: Size of the chunks a download is streamed in.
@@ -180,13 +181,15 @@ class AiohttpTransport:
         return timeout
 
     @staticmethod
-    def _signing(authorize: Authorize) -> tuple[aiohttp.ClientMiddlewareType]:
+    def _signing(authorize: Authorize | None) -> tuple[aiohttp.ClientMiddlewareType, ...]:
         """Sign in a middleware, so every physical send gets a fresh nonce and timestamp.
 
         aiohttp quietly sends an idempotent request again when a kept-alive
         connection turns out closed; a header set beforehand would then be a
         replayed nonce, which OAuth servers refuse.
         """
+        if authorize is None:
+            return ()
 
         async def sign(
             request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
@@ -202,7 +205,7 @@ class AiohttpTransport:
         url: str,
         *,
         headers: Mapping[str, str],
-        authorize: Authorize,
+        authorize: Authorize | None,
         body: bytes | None,
         timeout: float,
         max_body: int,
@@ -229,7 +232,7 @@ class AiohttpTransport:
         url: str,
         *,
         headers: Mapping[str, str],
-        authorize: Authorize,
+        authorize: Authorize | None,
         timeout: float,
         endpoint: str,
     ) -> AsyncIterator[StreamingResponse]:

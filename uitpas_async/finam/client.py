@@ -1,10 +1,12 @@
 """``FinamClient``: Finam Trade API account reports as awaitable methods, and a ReportBackend.
 
 Each call goes: build an :class:`~uitpas_async.finam.protocol.ApiRequest` (pure),
-then per attempt get a fresh JWT (renewed single-flight by the
-:class:`~uitpas_async.engine.tokens.TokenManager`), wait for a request slot and a
-rate token of that method, send, and check the answer (pure). A 401 renews the
-token once and tries the call again. The client satisfies
+hand it to the engine's :class:`~uitpas_async.engine.calls.CallPipeline`, which per
+attempt waits out a Retry-After hold, a turn client-wide and per method, and a
+request slot, and only then takes the JWT fresh (renewed single-flight by the
+:class:`~uitpas_async.engine.tokens.TokenManager`); then :meth:`FinamClient._send`
+sends and checks the answer (pure). A 401 renews the token once and tries the
+call again. The client satisfies
 :class:`~uitpas_async.engine.backend.ReportBackend`, so ``ReportOrchestrator(finam, ...)``
 drives it like any provider.
 """
@@ -20,12 +22,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import attrs
 
 from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.calls import CallPipeline, check_base_url, connection_pool_size
 from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
     DEFAULT_POLL,
@@ -37,7 +41,6 @@ from uitpas_async.engine.config import (
     Timeouts,
 )
 from uitpas_async.engine.errors import (
-    AuthenticationError,
     ConfigurationError,
     DownloadError,
     HttpStatusError,
@@ -47,14 +50,11 @@ from uitpas_async.engine.errors import (
     UitpasError,
 )
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.pacing import PriorityPacer
-from uitpas_async.engine.retry import retry_call
 from uitpas_async.engine.tokens import TokenManager
 from uitpas_async.engine.transport import (
     HttpClientBase,
     HttpSession,
     StreamingResponse,
-    read_body,
     translate_errors,
 )
 from uitpas_async.finam import protocol
@@ -79,7 +79,6 @@ __all__ = [
 log = logging.getLogger("uitpas_async.finam")
 
 Sleep = Callable[[float], Awaitable[None]]
-T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.finam.ru"
 #: Environment variable holding the Finam API secret.
@@ -94,7 +93,6 @@ _URGENCY = {
     "report.download": 2,
     "report.info": 3,
 }
-DEFAULT_URGENCY = 2
 #: Requests per second per method: Finam allows about 200 a minute per method; 180
 #: (3 a second, evenly spaced) leaves room for clock skew and the JWT renewals.
 DEFAULT_RATE_PER_METHOD = 3.0
@@ -146,14 +144,9 @@ class FinamClient(HttpClientBase):
     ) -> None:
         if not isinstance(secret, str) or not secret.strip():
             raise ConfigurationError(f"a Finam API secret is needed (set {SECRET_VARIABLE})")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError("base_url must be an http(s) URL such as " + DEFAULT_BASE_URL)
-        if parts.query or parts.fragment:
-            raise ConfigurationError("base_url must not have a query or fragment")
+        self.base_url = check_base_url(base_url, example=DEFAULT_BASE_URL)
         if rate_per_method is not None and not rate_per_method > 0:
             raise InvalidArgumentError("rate_per_method must be positive or None")
-        self.base_url = base_url.rstrip("/")
         self._secret = secret.strip()
         self.timeouts = timeouts
         self.limits = limits
@@ -166,21 +159,19 @@ class FinamClient(HttpClientBase):
         self._wall_clock = wall_clock
         self._http = HttpSession(
             session,
-            pool_size=self.limits.max_concurrent_requests + 1,
+            pool_size=connection_pool_size(limits, renews_tokens=True),
             connect_timeout=self.timeouts.connect,
             user_agent=USER_AGENT,
         )
-        # Bounds requests in flight; waiting here is outside any timeout.
-        self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
-        # Client-wide rate (Limits.rate_limit), the most urgent waiting request first,
-        # then Finam's per-method limit.
-        self._pacer = (
-            PriorityPacer(limits.rate_limit, clock=clock, sleep=sleep)
-            if limits.rate_limit is not None
-            else None
+        # Hold, pacing client-wide by urgency and then per method, slots and retries.
+        self._calls = CallPipeline(
+            limits=limits,
+            retry=retry,
+            urgency=_URGENCY,
+            per_endpoint_rate=rate_per_method,
+            sleep=sleep,
+            clock=clock,
         )
-        self._rate_per_method = rate_per_method
-        self._method_pacers: dict[str, PriorityPacer] = {}
         self._tokens = TokenManager(self._renew_token, clock=clock)
         # Clock reading of each report this client created, for the NOT_FOUND grace.
         self._created: dict[str, float] = {}
@@ -192,16 +183,13 @@ class FinamClient(HttpClientBase):
 
     async def close(self) -> None:
         """Stop pacing and close the HTTP session if the client created it."""
-        for pacer in (self._pacer, *self._method_pacers.values()):
-            if pacer is not None:
-                await pacer.close()
+        await self._calls.close()
         await super().close()
 
     @property
     def request_rate(self) -> float | None:
         """Status calls per second this client admits: its rate limit, or Finam's per method."""
-        limits = [r for r in (self.limits.rate_limit, self._rate_per_method) if r is not None]
-        return min(limits) if limits else None
+        return self._calls.request_rate
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> FinamClient:
@@ -404,132 +392,53 @@ class FinamClient(HttpClientBase):
 
     # -- sending -------------------------------------------------------------------
 
-    def _secrets(self) -> tuple[str, ...]:
-        token = self._tokens.current
-        return (self._secret, token) if token else (self._secret,)
-
-    async def _turn(self, endpoint: str) -> None:
-        """Wait for the request's turn, client-wide by urgency, then per method."""
-        if self._pacer is not None:
-            await self._pacer.acquire(_URGENCY.get(endpoint, DEFAULT_URGENCY))
-        if self._rate_per_method is not None:
-            pacer = self._method_pacers.get(endpoint)
-            if pacer is None:
-                pacer = PriorityPacer(self._rate_per_method, clock=self._clock, sleep=self._sleep)
-                self._method_pacers[endpoint] = pacer
-            await pacer.acquire()
+    def _secrets(self, sent: str | None) -> tuple[str, str, str]:
+        """Return what no error may show: the API secret, the token sent and the newest."""
+        return (self._secret, sent or "", self._tokens.current or "")
 
     async def _renew_token(self) -> tuple[str, float]:
         """Trade the secret for a JWT and learn how long it lives."""
-        token = protocol.parse_auth(await self._call(protocol.build_auth(self._secret)))
-        details = protocol.parse_token_details(
-            await self._call(protocol.build_token_details(token), secrets=(token,))
-        )
+        # Renewal requests take no slot: the request that renews holds one already.
+        answer = await self._calls.renewal_call(self._send, protocol.build_auth(self._secret))
+        token = protocol.parse_auth(answer)
+        answer = await self._calls.renewal_call(self._send, protocol.build_token_details(token))
+        details = protocol.parse_token_details(answer)
         if details.expires_at is None:
             return token, DEFAULT_TOKEN_LIFETIME
         lifetime = details.expires_at.timestamp() - self._wall_clock()
         return token, max(0.0, lifetime)
 
-    async def _retrying(
-        self, request: protocol.ApiRequest, attempt: Callable[[], Awaitable[T]]
-    ) -> T:
-        """Run ``attempt`` under the retry policy; after a 401, renew once and run it again."""
+    async def _call(self, request: protocol.ApiRequest) -> dict[str, Any]:
+        """Send a request through the pipeline, with the JWT if it needs one; return the JSON."""
+        tokens = self._tokens if request.authenticated else None
+        return await self._calls.call(self._send, request, tokens=tokens)
 
-        async def run() -> T:
-            return await retry_call(
-                attempt,
-                policy=self.retry_policy,
-                idempotent=request.idempotent,
-                sleep=self._sleep,
-                endpoint=request.endpoint,
-            )
-
-        if not request.authenticated:
-            return await run()
-        try:
-            return await run()
-        except AuthenticationError as exc:
-            # A refused token was not acted on, so even a create may go again.
-            log.debug("%s refused the token (%s); renewing once", request.endpoint, exc.status)
-            return await run()
-
-    async def _call(
-        self, request: protocol.ApiRequest, *, secrets: tuple[str, ...] = ()
-    ) -> dict[str, Any]:
-        transport = self._open()
-        url = self.base_url + request.path
-        body = request.encoded_body()
+    async def _send(self, request: protocol.ApiRequest, token: str | None) -> dict[str, Any]:
+        """One attempt: send with the JWT, if any, taken fresh after every queue, and check."""
         headers = {"Accept": JSON_TYPE}
+        body = request.encoded_body()
         if body is not None:
             headers["Content-Type"] = JSON_TYPE
-
-        async def attempt() -> dict[str, Any]:
-            sent: str | None = None
-            if request.authenticated:
-                await self._tokens.token()
-
-            def authorize() -> str:
-                # The newest token at the moment of sending; remembered for a 401.
-                nonlocal sent
-                sent = self._tokens.current or ""
-                return sent
-
-            # The turn first, as in UitpasClient: waiting requests leave by urgency.
-            await self._turn(request.endpoint)
-            async with self._slots:
-                if request.authenticated:
-                    raw = await transport.send(
-                        request.method,
-                        url,
-                        headers=headers,
-                        authorize=authorize,
-                        body=body,
-                        timeout=self.timeouts.request,
-                        max_body=protocol.DEFAULT_MAX_JSON_BYTES,
-                        endpoint=request.endpoint,
-                    )
-                    status, answer_headers, payload = raw.status, raw.headers, raw.body
-                else:
-                    status, answer_headers, payload = await self._send_plain(
-                        request, url, headers, body
-                    )
-            log.debug("%s %s -> %d", request.method, request.endpoint, status)
-            try:
-                return protocol.check_response(
-                    status,
-                    answer_headers,
-                    payload,
-                    endpoint=request.endpoint,
-                    secrets=(*self._secrets(), *secrets),
-                )
-            except AuthenticationError:
-                self._tokens.invalidate(sent)
-                raise
-
-        return await self._retrying(request, attempt)
-
-    async def _send_plain(
-        self,
-        request: protocol.ApiRequest,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """Send a request that carries no Authorization header (the session calls)."""
-        timeout = aiohttp.ClientTimeout(
-            total=self.timeouts.request, sock_connect=self.timeouts.connect
+        if token is not None:
+            headers["Authorization"] = token
+        raw = await self._open().send(
+            request.method,
+            self.base_url + request.path,
+            headers=headers,
+            authorize=None,
+            body=body,
+            timeout=self.timeouts.request,
+            max_body=protocol.DEFAULT_MAX_JSON_BYTES,
+            endpoint=request.endpoint,
         )
-        with translate_errors(request.endpoint):
-            async with self._http.session.request(
-                request.method,
-                url,
-                headers=headers,
-                data=body,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                payload = await read_body(response, protocol.DEFAULT_MAX_JSON_BYTES)
-                return response.status, response.headers, payload
+        log.debug("%s %s -> %d", request.method, request.endpoint, raw.status)
+        return protocol.check_response(
+            raw.status,
+            raw.headers,
+            raw.body,
+            endpoint=request.endpoint,
+            secrets=(*self._secrets(token), *request.secrets),
+        )
 
     def _absolute(self, url: str) -> tuple[str, bool]:
         """Return the download URL made absolute, and whether it may see the JWT.
@@ -549,18 +458,19 @@ class FinamClient(HttpClientBase):
         return absolute, same_site
 
     @contextlib.asynccontextmanager
-    async def _open_download(self, url: str) -> AsyncIterator[StreamingResponse]:
-        transport = self._open()
-        absolute, authorized = self._absolute(url)
-        endpoint = "report.download"
+    async def _open_download(
+        self, download: _Download, token: str | None
+    ) -> AsyncIterator[StreamingResponse]:
+        endpoint = download.endpoint
         # Identity keeps Content-Length and the size cap about the bytes stored.
         headers = {"Accept-Encoding": "identity"}
-        if authorized:
-            async with transport.stream(
+        if token is not None:
+            headers["Authorization"] = token
+            async with self._open().stream(
                 "GET",
-                absolute,
+                download.url,
                 headers=headers,
-                authorize=lambda: self._tokens.current or "",
+                authorize=None,
                 timeout=self.timeouts.download,
                 endpoint=endpoint,
             ) as stream:
@@ -571,7 +481,7 @@ class FinamClient(HttpClientBase):
         )
         with translate_errors(endpoint):
             response = await self._http.session.get(
-                absolute, headers=headers, timeout=timeout, allow_redirects=True
+                download.url, headers=headers, timeout=timeout, allow_redirects=True
             )
         try:
             yield StreamingResponse(
@@ -581,39 +491,48 @@ class FinamClient(HttpClientBase):
             response.release()
 
     async def _download(self, url: str, report_id: str, directory: Path) -> DownloadedReport:
-        request = protocol.ApiRequest("GET", "", "report.download")
+        absolute, same_site = self._absolute(url)
+        download = _Download(absolute, report_id, directory)
+        # The JWT goes only to Finam's own site.
+        return await self._calls.call(
+            self._send_download, download, tokens=self._tokens if same_site else None
+        )
 
-        async def attempt() -> DownloadedReport:
-            await self._tokens.token()
-            # The turn first, as in UitpasClient: waiting requests leave by urgency.
-            await self._turn(request.endpoint)
-            async with self._slots, self._open_download(url) as stream:
-                log.debug("GET report.download -> %d", stream.status)
-                if stream.status != 200:
-                    payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
-                    try:
-                        protocol.check_response(
-                            stream.status,
-                            stream.headers,
-                            payload,
-                            endpoint=request.endpoint,
-                            secrets=self._secrets(),
-                        )
-                    except AuthenticationError:
-                        self._tokens.invalidate(self._tokens.current)
-                        raise
-                    raise DownloadError(
-                        f"report.download: HTTP {stream.status} instead of the report",
-                        status=stream.status,
-                    )
-                return await store_file(
-                    stream,
-                    directory,
-                    report_id=report_id,
-                    max_bytes=self.limits.max_download_bytes,
+    async def _send_download(self, download: _Download, token: str | None) -> DownloadedReport:
+        """One attempt of a download: store the file, or check the error answer."""
+        async with self._open_download(download, token) as stream:
+            log.debug("GET report.download -> %d", stream.status)
+            if stream.status != 200:
+                payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
+                protocol.check_response(
+                    stream.status,
+                    stream.headers,
+                    payload,
+                    endpoint=download.endpoint,
+                    secrets=self._secrets(token),
                 )
+                raise DownloadError(
+                    f"report.download: HTTP {stream.status} instead of the report",
+                    status=stream.status,
+                )
+            return await store_file(
+                stream,
+                download.directory,
+                report_id=download.report_id,
+                max_bytes=self.limits.max_download_bytes,
+            )
 
-        return await self._retrying(request, attempt)
+
+@attrs.frozen
+class _Download:
+    """A download call: the absolute link, the report, and where its file goes."""
+
+    #: Hidden from repr: a link to other storage may be pre-signed.
+    url: str = attrs.field(repr=False)
+    report_id: str
+    directory: Path
+    endpoint = "report.download"
+    idempotent = True
 
 
 def _describe_info(info: AccountReportInfo) -> str:

@@ -114,6 +114,8 @@ class ApiRequest:
     idempotent: bool = True
     #: Whether it needs ``Authorization: <JWT>`` (the session calls do not).
     authenticated: bool = True
+    #: What the body carries that no error may show (the JWT a details call asks about).
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
     def encoded_body(self) -> bytes | None:
         """Return the body as UTF-8 JSON, or None."""
@@ -142,7 +144,12 @@ def build_auth(secret: str) -> ApiRequest:
 def build_token_details(token: str) -> ApiRequest:
     """``POST /v1/sessions/details``: ask when a JWT expires."""
     return ApiRequest(
-        "POST", SESSION_DETAILS_PATH, "sessions.details", {"token": token}, authenticated=False
+        "POST",
+        SESSION_DETAILS_PATH,
+        "sessions.details",
+        {"token": token},
+        authenticated=False,
+        secrets=(token,),
     )
 
 

@@ -320,9 +320,19 @@ class ReportSheet:
     stated_total: Decimal
 
     @property
-    def lines_total(self) -> Decimal:
-        """Return the sum of the lines' contributions."""
+    def contributions_total(self) -> Decimal:
+        """Return the sum of the lines' contributions (what the Total row should state)."""
         return sum((line.contribution for line in self.lines), _ZERO)
+
+    @property
+    def lines_total(self) -> Decimal:
+        """Return :attr:`contributions_total` (deprecated: the name did not say what it sums)."""
+        warnings.warn(
+            "ReportSheet.lines_total is deprecated; use contributions_total",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.contributions_total
 
     @property
     def total_price(self) -> Decimal:
@@ -332,7 +342,7 @@ class ReportSheet:
     @property
     def balanced(self) -> bool:
         """Return whether the stated Total equals the sum of the lines."""
-        return self.stated_total == self.lines_total
+        return self.stated_total == self.contributions_total
 
 
 @attrs.frozen
@@ -369,7 +379,7 @@ class FinancialReport:
     def mismatches(self) -> tuple[TotalMismatch, ...]:
         """Return the sheets whose Total row differs from the sum of their lines."""
         return tuple(
-            TotalMismatch(s.member, s.sheet, s.government, s.stated_total, s.lines_total)
+            TotalMismatch(s.member, s.sheet, s.government, s.stated_total, s.contributions_total)
             for s in self.sheets
             if not s.balanced
         )
@@ -412,7 +422,7 @@ def aggregate_reports(
             sums[key] = (
                 count + len(sheet.lines),
                 price + sheet.total_price,
-                contribution + sheet.lines_total,
+                contribution + sheet.contributions_total,
                 stated + sheet.stated_total,
             )
     return tuple(

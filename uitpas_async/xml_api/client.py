@@ -1,10 +1,11 @@
 """``UitpasClient``: the UiTPAS XML API as awaitable methods, signed, limited and retried.
 
-Each call goes: build a :class:`~uitpas_async.xml_api.protocol.Request` (pure), then per
-attempt wait for a request slot and a rate token, sign (so a signature is
-never older than its send), send through the transport, and check the answer
-(pure). Waiting for a slot or a token happens before the attempt's timeout
-starts.
+Each call goes: build a :class:`~uitpas_async.xml_api.protocol.Request` (pure), hand
+it to the engine's :class:`~uitpas_async.engine.calls.CallPipeline` (Retry-After
+hold, pacing by urgency, a request slot, retries), whose every attempt is
+:meth:`UitpasClient._send`: send through the transport, which signs at each
+physical send (so a signature is never older than its send), and check the
+answer (pure). Waiting in the pipeline happens before the attempt's timeout starts.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import attrs
 
 from uitpas_async.engine.backend import ReportBackend
+from uitpas_async.engine.calls import CallPipeline, check_base_url, connection_pool_size
 from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
     DEFAULT_POLL,
@@ -35,20 +38,12 @@ from uitpas_async.engine.config import (
 from uitpas_async.engine.errors import (
     ConfigurationError,
     DownloadError,
-    RateLimitedError,
     ReportTimeoutError,
     UitpasError,
 )
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.pacing import PriorityPacer
-from uitpas_async.engine.retry import retry_call
 from uitpas_async.engine.storage import store_report
-from uitpas_async.engine.transport import (
-    HttpClientBase,
-    HttpSession,
-    RawResponse,
-    StreamingResponse,
-)
+from uitpas_async.engine.transport import HttpClientBase, HttpSession
 from uitpas_async.xml_api import protocol
 from uitpas_async.xml_api.backend import UitpasBackend
 from uitpas_async.xml_api.models import (
@@ -66,7 +61,6 @@ __all__ = ["UitpasClient"]
 log = logging.getLogger("uitpas_async")
 
 Sleep = Callable[[float], Awaitable[None]]
-T = TypeVar("T")
 USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 XML_ACCEPT = "application/xml"
@@ -93,16 +87,11 @@ class UitpasClient(HttpClientBase):
         clock: Callable[[], float] = time.monotonic,
         signer: OAuthSigner | None = None,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError("base_url must be an http(s) URL such as " + _EXAMPLE_URL)
-        if parts.query or parts.fragment:
-            raise ConfigurationError("base_url must not have a query or fragment")
+        # The prefix, path included; every endpoint path is appended to it.
+        self.base_url = check_base_url(base_url, example=_EXAMPLE_URL)
         if not isinstance(credentials, Credentials):
             raise ConfigurationError("credentials must be a uitpas_async.Credentials")
-        # The prefix, path included; every endpoint path is appended to it.
-        self.base_url = base_url.rstrip("/")
-        self._prefix_path = parts.path.rstrip("/")
+        self._prefix_path = urlsplit(self.base_url).path
         self._credentials = credentials
         self._signer = signer or OAuthSigner(credentials)
         self.timeouts = timeouts
@@ -115,23 +104,16 @@ class UitpasClient(HttpClientBase):
         self._rng = random.Random()
         self._http = HttpSession(
             session,
-            pool_size=limits.max_concurrent_requests,
+            pool_size=connection_pool_size(limits, renews_tokens=False),
             connect_timeout=self.timeouts.connect,
             user_agent=USER_AGENT,
         )
-        # Bounds requests in flight; waiting here is outside any timeout.
-        self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
-        # Spreads requests evenly, `rate_limit` a second, the most urgent waiting first.
-        self._pacer = (
-            PriorityPacer(limits.rate_limit, clock=clock, sleep=sleep)
-            if limits.rate_limit is not None
-            else None
+        # Hold, pacing by urgency, slots and retries around each attempt.
+        self._calls = CallPipeline(
+            limits=limits, retry=retry, urgency=_URGENCY, sleep=sleep, clock=clock
         )
         # The OAuth base string URI of the prefix, normalised once; paths are appended.
         self._base_uri_prefix = normalize_base_uri(self.base_url).rstrip("/")
-        # Monotonic time before which no request is sent: a 429's Retry-After
-        # holds back every request of the client, not only the one refused.
-        self._paused_until = 0.0
 
     def __repr__(self) -> str:
         return f"UitpasClient({self.base_url!r}, {self._credentials!r})"
@@ -142,8 +124,7 @@ class UitpasClient(HttpClientBase):
 
     async def close(self) -> None:
         """Stop pacing and close the HTTP session if the client created it."""
-        if self._pacer is not None:
-            await self._pacer.close()
+        await self._calls.close()
         await super().close()
 
     # -- the calls ------------------------------------------------------------------
@@ -157,7 +138,7 @@ class UitpasClient(HttpClientBase):
         did not reach the server, unless ``RetryPolicy.retry_unsafe_creates``.
         """
         request = protocol.build_create_report(start, end, balie_consumer_key)
-        response = await self._call(request)
+        response = await self._calls.call(self._send, request)
         job = protocol.parse_create_report(response, balie_consumer_key, self._prefix_path)
         log.debug("report %s created", job.report_id)
         return job
@@ -167,7 +148,7 @@ class UitpasClient(HttpClientBase):
     ) -> ReportStatus:
         """Ask whether a report has been generated; ``download_url`` is set once it has."""
         request = protocol.build_report_status(report_id, balie_consumer_key)
-        response = await self._call(request)
+        response = await self._calls.call(self._send, request)
         return protocol.parse_report_status(
             response, report_id, base_url=self.base_url, balie_consumer_key=balie_consumer_key
         )
@@ -189,18 +170,8 @@ class UitpasClient(HttpClientBase):
             DownloadError: truncated, not a zip, or over the size cap.
         """
         request = protocol.build_download_report(report_id, balie_consumer_key)
-        directory = Path(dest_dir)
-
-        async def attempt(stream: StreamingResponse) -> DownloadedReport:
-            return await store_report(
-                stream,
-                directory,
-                report_id=report_id,
-                max_bytes=self.limits.max_download_bytes,
-                fallback_filename=protocol.report_fallback_filename(report_id),
-            )
-
-        return await self._call_streaming(request, attempt)
+        download = _Download(request, Path(dest_dir), report_id)
+        return await self._calls.call(self._send_download, download)
 
     async def fetch_financial_report(
         self,
@@ -260,7 +231,7 @@ class UitpasClient(HttpClientBase):
     async def get_financial_report_periods(self, *, balie_consumer_key: str) -> list[Period]:
         """List the balie's past reporting periods of the last two years, newest first."""
         request = protocol.build_periods(balie_consumer_key)
-        response = await self._call(request, force_list=protocol.PERIODS_FORCE_LIST)
+        response = await self._calls.call(self._send, request)
         return protocol.parse_periods(response)
 
     async def get_uitpas_price(
@@ -282,7 +253,7 @@ class UitpasClient(HttpClientBase):
             voucher_number=voucher_number,
             balie_consumer_key=balie_consumer_key,
         )
-        response = await self._call(request, force_list=protocol.PRICE_FORCE_LIST)
+        response = await self._calls.call(self._send, request)
         return protocol.parse_price(response)
 
     # -- sending -------------------------------------------------------------------
@@ -307,113 +278,86 @@ class UitpasClient(HttpClientBase):
             body = protocol.encode_query(request.form).encode()
         return url, headers, body, authorize
 
-    async def _turn(self, request: protocol.Request) -> None:
-        """Wait out a server-requested pause, then for the request's turn under the rate limit."""
-        pause = self._paused_until - self._clock()
-        if pause > 0:
-            log.debug("holding a request %.2fs for the server's Retry-After", pause)
-            await self._sleep(pause)
-        if self._pacer is not None:
-            await self._pacer.acquire(_URGENCY.get(request.endpoint, DEFAULT_URGENCY))
-
-    def _hold_back(self, exc: RateLimitedError) -> None:
-        """Pause every request of this client for the server's Retry-After (capped)."""
-        if exc.retry_after is None:
-            return  # no instruction to share: each request backs off on its own
-        seconds = min(exc.retry_after, self.retry_policy.max_retry_after)
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-    async def _with_retries(
-        self, request: protocol.Request, attempt: Callable[[], Awaitable[T]]
-    ) -> T:
-        """Run ``attempt`` under the retry policy, as fits the request's idempotence."""
-
-        async def held_back_on_429() -> T:
-            try:
-                return await attempt()
-            except RateLimitedError as exc:
-                self._hold_back(exc)
-                raise
-
-        return await retry_call(
-            held_back_on_429,
-            policy=self.retry_policy,
-            idempotent=request.idempotent,
-            sleep=self._sleep,
+    async def _send(self, request: protocol.Request, _token: str | None) -> dict[str, Any]:
+        """One attempt: send (signed at the send), and check the XML answer."""
+        url, headers, body, authorize = self._prepare(request)
+        if request.method == "GET":
+            # What culturefeed-php, the client known to work, sends on
+            # status, periods and price.
+            headers["Accept"] = XML_ACCEPT
+        raw = await self._open().send(
+            request.method,
+            url,
+            headers=headers,
+            authorize=authorize,
+            body=body,
+            timeout=self.timeouts.request,
+            max_body=protocol.DEFAULT_MAX_XML_BYTES,
             endpoint=request.endpoint,
         )
+        log.debug("%s %s -> %d", request.method, request.endpoint, raw.status)
+        return protocol.check_response(
+            raw.status,
+            raw.headers,
+            raw.body,
+            endpoint=request.endpoint,
+            force_list=request.force_list,
+        )
 
-    async def _call(
-        self, request: protocol.Request, *, force_list: tuple[str, ...] = ()
-    ) -> dict[str, Any]:
-        transport = self._open()
-
-        async def attempt() -> dict[str, Any]:
-            # The turn first: waiting requests then leave in order of urgency, not of
-            # who happened to take a connection slot first.
-            await self._turn(request)
-            async with self._slots:
-                url, headers, body, authorize = self._prepare(request)
-                if request.method == "GET":
-                    # What culturefeed-php, the client known to work, sends on
-                    # status, periods and price.
-                    headers["Accept"] = XML_ACCEPT
-                raw: RawResponse = await transport.send(
-                    request.method,
-                    url,
-                    headers=headers,
-                    authorize=authorize,
-                    body=body,
-                    timeout=self.timeouts.request,
-                    max_body=protocol.DEFAULT_MAX_XML_BYTES,
-                    endpoint=request.endpoint,
+    async def _send_download(self, download: _Download, _token: str | None) -> DownloadedReport:
+        """One attempt of a download: stream the zip into place, or check the XML refusal."""
+        request = download.request
+        url, headers, _, authorize = self._prepare(request)
+        # Reports are zips already; identity keeps Content-Length and the size cap
+        # about the bytes actually stored.
+        headers["Accept-Encoding"] = "identity"
+        async with self._open().stream(
+            request.method,
+            url,
+            headers=headers,
+            authorize=authorize,
+            timeout=self.timeouts.download,
+            endpoint=request.endpoint,
+        ) as stream:
+            log.debug("%s %s -> %d", request.method, request.endpoint, stream.status)
+            if stream.status != 200 or _is_xml(stream.headers):
+                body = await stream.read(protocol.DEFAULT_MAX_XML_BYTES)
+                protocol.check_response(
+                    stream.status, stream.headers, body, endpoint=request.endpoint
                 )
-            log.debug("%s %s -> %d", request.method, request.endpoint, raw.status)
-            return protocol.check_response(
-                raw.status, raw.headers, raw.body, endpoint=request.endpoint, force_list=force_list
+                raise _unexpected_success(request.endpoint, stream.status)
+            return await store_report(
+                stream,
+                download.directory,
+                report_id=download.report_id,
+                max_bytes=self.limits.max_download_bytes,
+                fallback_filename=protocol.report_fallback_filename(download.report_id),
             )
 
-        return await self._with_retries(request, attempt)
 
-    async def _call_streaming(
-        self,
-        request: protocol.Request,
-        consume: Callable[[StreamingResponse], Awaitable[DownloadedReport]],
-    ) -> DownloadedReport:
-        transport = self._open()
+@attrs.frozen
+class _Download:
+    """A download call: the request, and where its report goes."""
 
-        async def attempt() -> DownloadedReport:
-            await self._turn(request)
-            async with self._slots:
-                url, headers, _, authorize = self._prepare(request)
-                # Reports are zips already; identity keeps Content-Length and the size
-                # cap about the bytes actually stored.
-                headers["Accept-Encoding"] = "identity"
-                async with transport.stream(
-                    request.method,
-                    url,
-                    headers=headers,
-                    authorize=authorize,
-                    timeout=self.timeouts.download,
-                    endpoint=request.endpoint,
-                ) as stream:
-                    log.debug("%s %s -> %d", request.method, request.endpoint, stream.status)
-                    if stream.status != 200 or _is_xml(stream.headers):
-                        body = await stream.read(protocol.DEFAULT_MAX_XML_BYTES)
-                        protocol.check_response(
-                            stream.status, stream.headers, body, endpoint=request.endpoint
-                        )
-                        raise _unexpected_success(request.endpoint, stream.status)
-                    return await consume(stream)
+    request: protocol.Request
+    directory: Path
+    report_id: str
 
-        return await self._with_retries(request, attempt)
+    @property
+    def endpoint(self) -> str:
+        """The request's endpoint name."""
+        return self.request.endpoint
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether the request may go twice (a download may)."""
+        return self.request.idempotent
 
 
 #: Order of waiting requests under a rate limit, lower first: a create that waits
 #: delays a report's whole generation, a download holds a finished job, a poll
 #: that waits costs least.
 _URGENCY = {"report.create": 0, "report.download": 1, "report.status": 3}
-DEFAULT_URGENCY = 2
 
 _EXAMPLE_URL = "https://test.uitid.be/uitid/rest"
 

@@ -98,6 +98,8 @@ class Request:
     form: Params | None = None
     #: Whether sending it twice is harmless (creating a report is not).
     idempotent: bool = True
+    #: Elements of the answer that may repeat, read as lists (xmltodict's ``force_list``).
+    force_list: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -156,7 +158,11 @@ def build_periods(balie_consumer_key: str) -> Request:
     if not balie_consumer_key:
         raise InvalidArgumentError("balie_consumer_key is required for periods")
     return Request(
-        "GET", f"{REPORT_PATH}/periods", "report.periods", query=_balie(balie_consumer_key)
+        "GET",
+        f"{REPORT_PATH}/periods",
+        "report.periods",
+        query=_balie(balie_consumer_key),
+        force_list=PERIODS_FORCE_LIST,
     )
 
 
@@ -185,7 +191,7 @@ def build_price(
         query.append(("postalCode", postal_code))
     if voucher_number:
         query.append(("voucherNumber", voucher_number))
-    return Request("GET", PRICE_PATH, "price", query=tuple(query))
+    return Request("GET", PRICE_PATH, "price", query=tuple(query), force_list=PRICE_FORCE_LIST)
 
 
 def join_prefix(base_url: str, relative: str) -> str:

@@ -56,6 +56,12 @@ class FinamApp(RequestPipeline[FinamFaultRule, Mapping[str, Any], FinamState]):
             Route("GET", FILES_PATH + "/{report_id}/{filename}", "download"),
         ]
 
+    async def serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
+        """Note a use of an expired token first: the rate limiter may refuse the request."""
+        if endpoint not in _TOKENLESS:
+            self.state.note_token_use(bearer_token(request.headers))
+        return await super().serve(request, endpoint)
+
     def admit(self, request: web.Request, endpoint: str, body: bytes) -> Mapping[str, Any] | Answer:
         """Check the bearer token (where one is due) and read the JSON body."""
         if endpoint not in _TOKENLESS:

@@ -81,6 +81,9 @@ class FinamSandboxStats(RequestStats):
     sessions_created: int = 0
     #: Of the 401s (``auth_failures``), those for a token that had expired.
     expired_tokens: int = 0
+    #: Requests that arrived carrying an expired token, counted before the rate
+    #: limiter (a 429 may answer them): each time a client sent one.
+    expired_token_uses: int = 0
 
 
 def grpc_error(status: int, code: int, message: str) -> Answer:
@@ -142,6 +145,12 @@ class FinamState:
             self.stats.expired_tokens += 1
             return grpc_error(401, GRPC_UNAUTHENTICATED, "token is expired")
         return None
+
+    def note_token_use(self, token: str) -> None:
+        """Count the request if it carries a token this sandbox issued and has expired."""
+        expiry = self.tokens.get(token)
+        if expiry is not None and self._clock() >= expiry:
+            self.stats.expired_token_uses += 1
 
     def expire_tokens(self) -> int:
         """Expire every token issued so far; return how many."""
