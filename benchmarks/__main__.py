@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick | --smoke] [--json PATH] [--no-readme]``: run and record."""
+"""``python -m benchmarks [--quick | --smoke] [--grid] [--json PATH] [--no-readme]``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import report
+from . import grid, report
 from .runner import PROFILES, profile_ours, run_all
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -35,6 +36,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-profile", action="store_true", help="skip the cProfile re-runs of missed batch rows"
     )
+    parser.add_argument(
+        "--grid",
+        action="store_true",
+        help="also run issue 15's grid: 8 batches x 4 clients (full size: about 40 minutes)",
+    )
+
     return parser.parse_args(argv)
 
 
@@ -53,10 +60,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     profile = PROFILES[name]
 
+    began = time.perf_counter()
+
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     data = run_all(profile, say)
+    # Issue 15: single reports and the second run with history always (they are short);
+    # the grid when asked (and always at smoke size, so the tests run its code).
+    data["singles"] = grid.run_singles(profile, say)
+    data["history"] = grid.run_history(profile, say)
+    if args.grid or args.smoke:
+        capacity = data["micro"]["capacity"]["requests_per_s"]
+        data["grid"] = grid.run_grid(profile, say, capacity=capacity)
+    data["elapsed_s"] = time.perf_counter() - began
     data["machine"] = _machine()
     data["command"] = shlex.join(["python", "-m", "benchmarks", *(argv or sys.argv[1:])])
     data["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

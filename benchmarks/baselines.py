@@ -11,6 +11,9 @@ every signature. Each honours ``429`` + ``Retry-After``, as a careful user would
   request, polling every second.
 * :class:`AsyncExponentialBaseline`: aiohttp + tenacity, the first poll after
   0.5 s and each wait twice the previous one (capped at 60 s).
+* :class:`PubliqFourAppBaseline` and :class:`PubliqXmlAppBaseline`: what publiq's
+  own balie web apps do, a status poll every 1 s (the 4.0 app) or every 2 s (the
+  XML-era app), no backoff, no deadline. The first behaves as ``async-fixed``.
 
 All intervals are multiplied by the benchmark's time scale.
 """
@@ -34,6 +37,8 @@ __all__ = [
     "BASELINES",
     "AsyncExponentialBaseline",
     "AsyncFixedBaseline",
+    "PubliqFourAppBaseline",
+    "PubliqXmlAppBaseline",
     "SyncSequentialBaseline",
     "requests_available",
 ]
@@ -46,6 +51,9 @@ FIXED_POLL_INTERVAL = 1.0
 EXPONENTIAL_FIRST_WAIT = 0.5
 #: Longest wait (before scaling) between two polls of the exponential baseline.
 EXPONENTIAL_MAX_WAIT = 60.0
+#: Seconds between polls of publiq's own balie web apps (UiTPAS 4.0, and XML era).
+PUBLIQ_FOUR_APP_INTERVAL = 1.0
+PUBLIQ_XML_APP_INTERVAL = 2.0
 #: Wait (before scaling) after a 429 that carries no usable Retry-After.
 DEFAULT_RETRY_AFTER = 1.0
 
@@ -208,12 +216,29 @@ class AsyncFixedBaseline(_AsyncBaseline):
     """aiohttp with a semaphore, polling every second."""
 
     name = "async-fixed"
+    #: Seconds (before scaling) between two polls of one report.
+    interval = FIXED_POLL_INTERVAL
 
     async def _wait_ready(self, session: aiohttp.ClientSession, resource: str) -> str:
+        # No backoff and no deadline: poll until the report is ready.
         while "/download" not in resource:
-            await asyncio.sleep(FIXED_POLL_INTERVAL * self.time_scale)
+            await asyncio.sleep(self.interval * self.time_scale)
             resource = _resource(await self._send(session, "GET", self.base_url + resource, None))
         return resource
+
+
+class PubliqFourAppBaseline(AsyncFixedBaseline):
+    """publiq's UiTPAS 4.0 balie app: a status poll every second, no backoff, no deadline."""
+
+    name = "publiq-4.0-app"
+    interval = PUBLIQ_FOUR_APP_INTERVAL
+
+
+class PubliqXmlAppBaseline(AsyncFixedBaseline):
+    """publiq's XML-era balie app: a status poll every 2 seconds, no backoff, no deadline."""
+
+    name = "publiq-xml-app"
+    interval = PUBLIQ_XML_APP_INTERVAL
 
 
 class AsyncExponentialBaseline(_AsyncBaseline):
@@ -244,4 +269,6 @@ BASELINES: dict[str, type[SyncSequentialBaseline] | type[_AsyncBaseline]] = {
     SyncSequentialBaseline.name: SyncSequentialBaseline,
     AsyncFixedBaseline.name: AsyncFixedBaseline,
     AsyncExponentialBaseline.name: AsyncExponentialBaseline,
+    PubliqFourAppBaseline.name: PubliqFourAppBaseline,
+    PubliqXmlAppBaseline.name: PubliqXmlAppBaseline,
 }

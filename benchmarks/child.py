@@ -13,6 +13,7 @@ import cProfile
 import io
 import json
 import pstats
+import random
 import re
 import resource
 import subprocess
@@ -36,6 +37,8 @@ from uitpas_async import (
     UitpasClient,
 )
 from uitpas_async.engine.jobs import JobEvent, JobState
+from uitpas_async.engine.polling import BatchPollScheduler
+from uitpas_async.engine.single import wait_until_ready
 from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri
 
 from .baselines import (
@@ -113,11 +116,20 @@ async def _run_ours(task: dict[str, Any], out_dir: Path, counter: list[int]) -> 
         initial_delay=task.get("poll_initial_delay") or POLL_INITIAL_DELAY * scale,
         multiplier=POLL_MULTIPLIER,
         max_interval=POLL_MAX_INTERVAL * scale,
-        timeout=POLL_TIMEOUT * scale,
+        # A sigma-1 grid point's slowest report takes 22 medians: past the scaled default.
+        timeout=max(POLL_TIMEOUT * scale, task.get("poll_timeout") or 0.0),
     )
     limits = Limits(max_concurrent_requests=task["concurrency"], rate_limit=task.get("rate"))
 
+    generating_since: dict[int, float] = {}
+    observed: list[float] = task.setdefault("observed", [])
+
     def on_event(event: JobEvent) -> None:
+        # Generation time as this client saw it: created until seen completed.
+        if event.state is JobState.GENERATING:
+            generating_since[event.index] = time.monotonic()
+        elif event.state is JobState.DOWNLOADING and event.index in generating_since:
+            observed.append(time.monotonic() - generating_since.pop(event.index))
         if event.state is JobState.DONE:
             counter[0] += 1
 
@@ -132,7 +144,18 @@ async def _run_ours(task: dict[str, Any], out_dir: Path, counter: list[int]) -> 
             max_in_flight=task.get("max_in_flight") or len(requests),
             on_event=on_event,
         )
+        history = tuple(task.get("history") or ())
+        if history:
+            # The journal does not yet remember generation times (issue 15, phase 2):
+            # hand the first run's, as this client saw them, to the batch scheduler.
+            def with_history() -> BatchPollScheduler:
+                return BatchPollScheduler(
+                    orchestrator.poll_policy, request_rate=task.get("rate"), history=history
+                )
+
+            orchestrator._new_scheduler = with_history  # type: ignore[method-assign]
         results = await orchestrator.run(requests)
+        task["from_history"] = orchestrator._scheduler.from_history
     failed = [r for r in results if not r.ok]
     if failed:
         raise RuntimeError(f"{len(failed)} jobs failed, first: {failed[0].error!r}")
@@ -203,6 +226,8 @@ def run_batch(task: dict[str, Any]) -> dict[str, Any]:
         result["makespan"] = time.perf_counter() - began
         result["cpu"] = _cpu_seconds() - cpu0
     result["done"] = counter[0]
+    result["observed"] = task.get("observed", [])
+    result["from_history"] = task.get("from_history", False)
     result["timed_out"] = timed_out
     result["peak_rss_mb"] = _peak_rss_mb()
     return result
@@ -432,10 +457,75 @@ def run_micro(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- single reports, each awaited alone ---------------------------------------------------
+
+
+async def _single_reports(task: dict[str, Any]) -> dict[str, Any]:
+    """Create, poll on a SingleReportSchedule, and download one report per balie.
+
+    The reports run at once but each polls on its own schedule, as separate callers
+    of ``fetch_financial_report`` would; ``history`` is what each would remember.
+    """
+    scale = task["time_scale"]
+    rng = random.Random(task.get("seed", 1))
+    history = tuple(task.get("history") or ())
+    observed: list[float] = []
+    polls: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="uitpas-bench-") as tmp:
+        async with UitpasClient(
+            task["sandbox"]["base_url"],
+            _credentials(task),
+            limits=Limits(max_concurrent_requests=task["concurrency"]),
+        ) as client:
+            polls_of: dict[str, int] = {}
+
+            async def one(balie: str) -> None:
+                job = await client.create_financial_report(START, END, balie_consumer_key=balie)
+                report_id = job.report_id
+
+                async def ready() -> bool:
+                    polls_of[report_id] = polls_of.get(report_id, 0) + 1
+                    status = await client.get_financial_report_status(
+                        report_id, balie_consumer_key=balie
+                    )
+                    return status.completed
+
+                # What fetch_financial_report does, with the history given here.
+                observed.append(
+                    await wait_until_ready(
+                        ready,
+                        report_id=report_id,
+                        history=history,
+                        policy=PollPolicy(
+                            max_interval=POLL_MAX_INTERVAL * scale, timeout=POLL_TIMEOUT
+                        ),
+                        age=0.0,
+                        clock=time.monotonic,
+                        sleep=asyncio.sleep,
+                        rng=rng,
+                    )
+                )
+                polls.append(polls_of[report_id])
+                await client.download_financial_report(
+                    job.report_id, Path(tmp), balie_consumer_key=balie
+                )
+
+            began = time.perf_counter()
+            await asyncio.gather(*(one(balie) for balie in task["balies"]))
+    return {
+        "makespan": time.perf_counter() - began,
+        "observed": observed,
+        "polls": polls,
+        "from_history": bool(history),
+    }
+
+
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run one task and return its result."""
     if task["kind"] == "batch":
         return run_batch(task)
+    if task["kind"] == "single":
+        return asyncio.run(_single_reports(task))
     if task["kind"] == "micro":
         return run_micro(task)
     raise ValueError(f"unknown task kind {task['kind']!r}")

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .grid import grid_notes, render_grid
+
 __all__ = ["README_PATH", "analysis", "rows", "render_markdown", "update_readme"]
 
 README_PATH = Path(__file__).resolve().parent / "README.md"
@@ -229,7 +231,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             f"| {point['jobs']} | {_f(point['peak_rss_mb'], 1)} | {_f(point['makespan'], 1)} "
             f"| {_f(point['requests_per_job'], 2)} |"
         )
-    lines += ["", "### What limits the misses", ""]
+    lines += ["", *render_grid(data)]
+    lines += ["### What limits the misses", ""]
     for note in data.get("analysis", []):
         lines.append(f"- {note}")
     for title, summary in data.get("profiles", {}).items():
@@ -332,6 +335,7 @@ def analysis(data: dict[str, Any]) -> list[str]:
                     f"{_f(comparison['makespan_ratio'])}x ours and its requests "
                     f"{_f(comparison['requests_ratio'])}x ours (below 1: the baseline wins there)."
                 )
+    notes += grid_notes(data)
     if not notes:
         notes.append("Every target is met.")
     return notes

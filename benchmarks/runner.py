@@ -121,10 +121,12 @@ async def _rtt(info: SandboxInfo, balie: str, rate: float | None) -> float:
     return statistics.median(samples)
 
 
-def _expected_bound(median: float, jobs: int, rate: float | None) -> float:
+def _expected_bound(
+    median: float, jobs: int, rate: float | None, sigma: float = REFERENCE_SIGMA
+) -> float:
     """Return the lower bound expected before the run (for its deadline)."""
     z = statistics.NormalDist().inv_cdf(1 - 0.5 / max(jobs, 2))
-    bound = median * math.exp(REFERENCE_SIGMA * z)
+    bound = median * math.exp(sigma * z)
     return max(bound, 3 * jobs / rate) if rate else bound
 
 
@@ -139,8 +141,15 @@ def run_batch(
     time_scale: float | None = None,
     poll_initial_delay: float | None = None,
     profile_client: bool = False,
+    sigma_for_deadline: float = REFERENCE_SIGMA,
+    history: list[float] | None = None,
+    seed_offset: int = 0,
 ) -> dict[str, Any]:
-    """Start a sandbox, measure one client fetching ``jobs`` reports, return every figure."""
+    """Start a sandbox, measure one client fetching ``jobs`` reports, return every figure.
+
+    ``history`` (our client only) is handed to the batch scheduler as earlier runs'
+    generation times; ``seed_offset`` draws other generation times than ``SEED``'s.
+    """
     scale = profile.time_scale if time_scale is None else time_scale
     unscaled_median = REFERENCE_MEDIAN if median is None else median
     with running_sandbox(
@@ -149,12 +158,12 @@ def run_batch(
         sigma=sigma,
         time_scale=scale,
         rate=rate,
-        seed=SEED,
+        seed=SEED + seed_offset,
     ) as info:
         probe, balies = info.balies[0], list(info.balies[1:])
         rtt = asyncio.run(_rtt(info, probe, rate))
         before = fetch_stats(info.root_url)
-        expected = _expected_bound(unscaled_median * scale, jobs, rate)
+        expected = _expected_bound(unscaled_median * scale, jobs, rate, sigma_for_deadline)
         deadline = profile.deadline_factor * expected + 10.0
         result = _child(
             {
@@ -167,7 +176,9 @@ def run_batch(
                 "concurrency": CONCURRENCY,
                 "deadline": deadline,
                 "poll_initial_delay": poll_initial_delay,
+                "poll_timeout": deadline,
                 "profile": profile_client,
+                "history": history or [],
             }
         )
         after = fetch_stats(info.root_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from uitpas_async import ConfigurationError
 from uitpas_async.engine.jobs import JobState
 from uitpas_async.engine.journal import SCHEMA_VERSION, Journal, JournalEntry
+from uitpas_async.engine.polling import GenerationSample
 
 
 def test_entries_round_trip(tmp_path: Path) -> None:
@@ -60,3 +62,39 @@ def test_not_a_database(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(ConfigurationError, match="cannot open journal"):
         Journal(path)
+
+
+_VERSION_1_SCHEMA = """
+CREATE TABLE jobs (
+    provider TEXT NOT NULL, job_key TEXT NOT NULL, label TEXT NOT NULL, start_date TEXT,
+    end_date TEXT, report_id TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    creates INTEGER NOT NULL DEFAULT 0, path TEXT, sha256 TEXT, bytes INTEGER,
+    error_code TEXT, error_message TEXT, updated_at REAL NOT NULL,
+    PRIMARY KEY (provider, job_key)
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL, job_key TEXT NOT NULL,
+    at REAL NOT NULL, kind TEXT NOT NULL, report_id TEXT, detail TEXT
+);
+INSERT INTO jobs (provider, job_key, label, state, updated_at)
+    VALUES ('uitpas', 'k1', 'B1', 'generating', 0);
+PRAGMA user_version=1;
+"""
+
+
+def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
+    """Opening a version-1 journal adds generation_times, bumps the version, keeps jobs."""
+    path = tmp_path / "journal.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(_VERSION_1_SCHEMA)
+    db.close()
+    with Journal(path) as journal:
+        entry = journal.get("uitpas", "k1")
+        assert entry is not None
+        assert entry.label == "B1"
+        journal.record_generation(GenerationSample(12.5, "uitpas", "B1", time.time()))
+        history = journal.generation_history("uitpas", now=time.time())
+        assert [s.seconds for s in history.samples] == [12.5]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    db.close()

@@ -25,6 +25,7 @@ from uitpas_async import (
 )
 from uitpas_async.engine.backend import JobRequest, StartedReport
 from uitpas_async.engine.journal import Journal
+from uitpas_async.engine.polling import DEFAULT_FIRST_POLL
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 
@@ -122,13 +123,24 @@ async def test_every_request_gets_one_result_in_order(tmp_path: Path) -> None:
 
 
 async def test_first_poll_waits(tmp_path: Path) -> None:
-    """No job polls before the policy's initial delay has passed."""
+    """Polling alone, no job polls before the policy's initial delay has passed."""
     clock = FakeClock()
     backend = FakeBackend(clock, {"B0000": 0.5})
     policy = PollPolicy(initial_delay=3.0)
-    await _orchestrator(backend, tmp_path, clock, poll=policy).run(_requests(1))
+    orchestrator = _orchestrator(backend, tmp_path, clock, poll=policy, learn_from_batch=False)
+    await orchestrator.run(_requests(1))
     assert clock.sleeps[0] == pytest.approx(3.0)
     assert backend.polls["1"] == 1
+
+
+async def test_a_learning_batch_assumes_no_time_scale(tmp_path: Path) -> None:
+    """A learning batch's first poll comes DEFAULT_FIRST_POLL after creation, not 2 s."""
+    clock = FakeClock()
+    backend = FakeBackend(clock, {"B0000": 0.5})
+    await _orchestrator(backend, tmp_path, clock, poll=PollPolicy()).run(_requests(1))
+    assert DEFAULT_FIRST_POLL <= clock.sleeps[0] <= DEFAULT_FIRST_POLL * 1.1
+    # Seen at most one 9% step after it completed, not at the policy's 2 s.
+    assert clock.now <= 0.5 * 1.1
 
 
 async def test_deadline_stops_before_a_sleep_that_would_cross_it(tmp_path: Path) -> None:

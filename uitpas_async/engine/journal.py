@@ -31,7 +31,14 @@ except ImportError:  # pragma: no cover
 import attrs
 
 from uitpas_async.engine.errors import ConfigurationError, JournalError
+from uitpas_async.engine.generation_store import (
+    GENERATION_SCHEMA,
+    load_history,
+    prune_samples,
+    record_samples,
+)
 from uitpas_async.engine.jobs import JobState
+from uitpas_async.engine.polling import GenerationHistory, GenerationSample
 
 __all__ = [
     "POSSIBLE_DUPLICATE_CREATE",
@@ -50,9 +57,13 @@ FILE_MODE = 0o600
 _DATABASE_FAULTS = (sqlite3.Error, ValueError, TypeError, OverflowError)
 
 #: Stored in ``PRAGMA user_version``; bump it with a migration when the schema changes.
-SCHEMA_VERSION = 1
+#: 2 added the ``generation_times`` table (created when a version-1 journal is opened).
+SCHEMA_VERSION = 2
+#: Older versions this one migrates by creating what is missing.
+_MIGRATES = (0, 1)
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS jobs (
     provider      TEXT NOT NULL,
     job_key       TEXT NOT NULL,
@@ -81,6 +92,8 @@ CREATE TABLE IF NOT EXISTS events (
     detail     TEXT
 );
 """
+    + GENERATION_SCHEMA
+)
 
 
 @attrs.frozen
@@ -184,7 +197,7 @@ class Journal:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (*_MIGRATES, SCHEMA_VERSION):
                 raise ConfigurationError(
                     f"journal {self.path.name} has schema version {version}; "
                     f"this version of uitpas_async reads version {SCHEMA_VERSION}"
@@ -322,6 +335,21 @@ class Journal:
                 (provider, job_key, kind),
             ).fetchone()
         return None if row is None else float(row[0])
+
+    def record_generation(self, sample: GenerationSample) -> None:
+        """Record one report's observed generation time, for the next run's poll grid."""
+        with self._guard("record a generation time"):
+            record_samples(self._db, [sample], prune=False)
+
+    def prune_generation(self, provider: str) -> None:
+        """Keep only the newest generation times of ``provider`` (bounded on disk)."""
+        with self._guard("prune its generation times"):
+            prune_samples(self._db, provider)
+
+    def generation_history(self, provider: str, *, now: float) -> GenerationHistory:
+        """Return the provider's recent observed generation times, newest first."""
+        with self._guard("read its generation times"):
+            return load_history(self._db, provider=provider, now=now)
 
     def possible_duplicates(self, provider: str | None = None) -> list[PossibleDuplicate]:
         """Return every possible duplicate create of every run of this journal, oldest first."""

@@ -73,7 +73,7 @@ from uitpas_async.engine.journal import (
     PossibleDuplicate,
 )
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.polling import BatchPollScheduler
+from uitpas_async.engine.polling import BatchPollScheduler, GenerationSample
 from uitpas_async.engine.reconcile import (
     VerifiedReports,
     file_sha256,
@@ -219,6 +219,8 @@ class ReportOrchestrator:
         self._clock = clock
         self._rng = rng or random.Random()
         self._journal: Journal | None = None
+        #: Generation times the journal remembers from earlier runs (read per run).
+        self._history: tuple[float, ...] = ()
         #: Creates in the last run that may have started a second report (see the journal).
         self.possible_duplicate_creates = 0
         #: Every possible duplicate create the journal holds, from every run of it.
@@ -237,6 +239,7 @@ class ReportOrchestrator:
             rng=self._rng,
             learn=self.learn_from_batch,
             request_rate=rate if isinstance(rate, (int, float)) else None,
+            history=self._history,
         )
 
     async def run(self, requests: Iterable[JobRequest]) -> list[ReportResult]:
@@ -268,8 +271,9 @@ class ReportOrchestrator:
             self._journal.close()
             self._journal = None
             raise
-        # Per run: what the batch learns about its timing, and the gate its waiting
-        # jobs wait at until the scouts have learned it.
+        # Per run: what the batch learns about its timing (from the journal's earlier
+        # runs, or from its scouts), and the gate its waiting jobs wait at until then.
+        self._history = self._read_history()
         self._scheduler = self._new_scheduler()
         self._scouting_over = asyncio.Event()
         results: list[ReportResult | None] = [None] * len(batch)
@@ -292,6 +296,8 @@ class ReportOrchestrator:
                 self.journal_possible_duplicates = tuple(self._journal.possible_duplicates())
             except JournalError:
                 log.warning("cannot list the journal's possible duplicate creates")
+            with contextlib.suppress(JournalError):
+                self._journal.prune_generation(self._provider)
             self._journal.close()
             self._journal = None
         return [result for result in results if result is not None]
@@ -612,11 +618,35 @@ class ReportOrchestrator:
                 ready = await self.backend.report_ready(job.request, report_id)
                 job.polls += 1
                 if ready:
-                    scheduler.observe(self._clock() - origin, role)
+                    seen = self._clock() - origin
+                    scheduler.observe(seen, role)
+                    if created_in_this_run:
+                        self._remember_generation(job, seen)
                     return
         finally:
             scheduler.retire(role)
             self._sync_scouting_gate()
+
+    def _read_history(self) -> tuple[float, ...]:
+        """Return the journal's recent generation times of this provider (none if unreadable)."""
+        assert self._journal is not None
+        now = time.time()
+        try:
+            history = self._journal.generation_history(self._provider, now=now)
+        except JournalError:
+            log.warning("cannot read the journal's generation times; the batch scouts")
+            return ()
+        return history.recent(provider=self._provider, now=now)
+
+    def _remember_generation(self, job: _Job, seconds: float) -> None:
+        """Journal how long the report took, for the next run's poll grid."""
+        assert self._journal is not None
+        sample = GenerationSample(seconds, self._provider, job.request.label, time.time())
+        try:
+            self._journal.record_generation(sample)
+        except JournalError:
+            # Only the next run's schedule loses; the job's own state is saved apart.
+            log.warning("%s: cannot journal its generation time", job.request.label)
 
     def _sync_scouting_gate(self) -> None:
         """Open the waiting jobs' gate exactly when the scheduler has stopped scouting."""

@@ -38,10 +38,11 @@ from uitpas_async.engine.config import (
 from uitpas_async.engine.errors import (
     ConfigurationError,
     DownloadError,
-    ReportTimeoutError,
+    InvalidArgumentError,
     UitpasError,
 )
 from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.single import GenerationMemory, ReportToken, wait_until_ready
 from uitpas_async.engine.storage import store_report
 from uitpas_async.engine.transport import HttpClientBase, HttpSession
 from uitpas_async.xml_api import protocol
@@ -64,6 +65,8 @@ Sleep = Callable[[float], Awaitable[None]]
 USER_AGENT = "uitpas-async (+https://pypi.org/project/uitpas-async/)"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 XML_ACCEPT = "application/xml"
+#: The provider a report token of this client names (as the batch backend does).
+TOKEN_PROVIDER = UitpasBackend.provider
 
 
 class UitpasClient(HttpClientBase):
@@ -102,6 +105,8 @@ class UitpasClient(HttpClientBase):
         self._sleep = sleep
         self._clock = clock
         self._rng = random.Random()
+        #: Generation times of this client's earlier reports, for the next one's schedule.
+        self._generation_memory = GenerationMemory()
         self._http = HttpSession(
             session,
             pool_size=connection_pool_size(limits, renews_tokens=False),
@@ -184,6 +189,8 @@ class UitpasClient(HttpClientBase):
     ) -> DownloadedReport:
         """Create a report, poll until it completes, and download it.
 
+        Polls on the client's learned schedule (see :meth:`wait_for_financial_report`).
+
         Raises:
             ReportTimeoutError: not completed within the poll policy's timeout.
         """
@@ -194,39 +201,86 @@ class UitpasClient(HttpClientBase):
         await self.wait_for_financial_report(job.report_id, balie_consumer_key=key, poll=poll)
         return await self.download_financial_report(job.report_id, dest_dir, balie_consumer_key=key)
 
+    async def start_financial_report(
+        self, start: date, end: date, *, balie_consumer_key: str | None = None
+    ) -> ReportToken:
+        """Create a report and return a token to finish it later, in any process.
+
+        The token (:meth:`ReportToken.to_json` for a JSON-safe text) holds the
+        report id, the balie, the period and the creation time; no secret.
+        """
+        job = await self.create_financial_report(start, end, balie_consumer_key=balie_consumer_key)
+        key = balie_consumer_key or job.balie_consumer_key or ""
+        return ReportToken(TOKEN_PROVIDER, job.report_id, key, start, end, time.time())
+
+    async def resume_financial_report(
+        self, token: ReportToken | str, dest_dir: str | Path, *, poll: PollPolicy | None = None
+    ) -> DownloadedReport:
+        """Wait for the report a token names, from its true age, and download it.
+
+        Raises:
+            InvalidArgumentError: the token is malformed or not the XML API's.
+            ReportTimeoutError: not completed within the poll policy's timeout
+                (counted from the report's creation).
+        """
+        if isinstance(token, str):
+            token = ReportToken.from_json(token)
+        if token.provider != TOKEN_PROVIDER:
+            raise InvalidArgumentError(f"report token of provider {token.provider!r}, not ours")
+        key = token.balie or None
+        age = max(0.0, time.time() - token.created_at)
+        await self.wait_for_financial_report(
+            token.report_id, balie_consumer_key=key, poll=poll, age=age
+        )
+        return await self.download_financial_report(
+            token.report_id, dest_dir, balie_consumer_key=key
+        )
+
     async def wait_for_financial_report(
         self,
         report_id: str,
         *,
         balie_consumer_key: str | None = None,
         poll: PollPolicy | None = None,
+        age: float = 0.0,
     ) -> ReportStatus:
-        """Poll a report's status with backoff until it completes.
+        """Poll a report's status until it completes, on the client's learned schedule.
 
-        The first poll waits ``initial_delay``; no sleep is started that would
-        end past the deadline.
+        With no history the polls assume no time scale: the first after 0.1 s,
+        each 1.26 x the report's age at the one before (p95 lag under 25% from
+        0.3 s to 300 s). Once this client has seen three reports (of this balie, or
+        of any), a 9% grid from below their early quantile (p95 lag under 10%).
+        ``age`` is how old the report already is. The poll policy gives the
+        timeout, counted from creation, and the longest interval; no sleep is
+        started that would end past the deadline.
 
         Raises:
             ReportTimeoutError: the deadline would pass before the next poll.
         """
         policy = poll or self.poll_policy
-        deadline = self._clock() + policy.timeout
-        poll_number = 0
-        while True:
-            delay = policy.delay(poll_number, self._rng)
-            if self._clock() + delay > deadline:
-                raise ReportTimeoutError(
-                    f"report {report_id} not completed within {policy.timeout:g}s "
-                    f"({poll_number} polls)"
-                )
-            log.debug("report %s: poll %d in %.2fs", report_id, poll_number + 1, delay)
-            await self._sleep(delay)
+        found: list[ReportStatus] = []
+
+        async def completed() -> bool:
             status = await self.get_financial_report_status(
                 report_id, balie_consumer_key=balie_consumer_key
             )
-            poll_number += 1
             if status.completed:
-                return status
+                found.append(status)
+            return status.completed
+
+        balie = balie_consumer_key or ""
+        seconds = await wait_until_ready(
+            completed,
+            report_id=report_id,
+            history=self._generation_memory.times(balie),
+            policy=policy,
+            age=age,
+            clock=self._clock,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+        self._generation_memory.record(balie, seconds)
+        return found[0]
 
     async def get_financial_report_periods(self, *, balie_consumer_key: str) -> list[Period]:
         """List the balie's past reporting periods of the last two years, newest first."""
