@@ -1,11 +1,12 @@
 """``uitpas-async reports summarize DIR``: total what each government owes, per balie.
 
-Reads ``DIR/manifest.jsonl`` (written by ``reports fetch``) and every done report it
-lists, then writes, each atomically:
+Reads ``DIR/manifest.jsonl`` (which every ``reports fetch`` into DIR adds to) and every
+done UiTPAS report it lists that lies inside DIR (a path outside DIR is refused, never
+read), then writes, each atomically:
 
 - ``DIR/summary/lines.csv``: every line, with its balie and period;
-- ``DIR/summary/totals.csv``: per balie and government, lines, total price, contribution,
-  the sheets' own stated Total and whether the two agree;
+- ``DIR/summary/totals.csv``: per balie, period and government, lines, total price,
+  contribution, the sheets' own stated Total and whether the two agree;
 - ``DIR/summary/problems.csv``: every report that could not be used or did not add up,
 
 and prints a short table. The UID column identifies a passholder, so it is left out of
@@ -20,20 +21,22 @@ import asyncio
 import contextlib
 import csv
 import hashlib
-import json
 import os
 import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
 
-from uitpas_async.cli.args import positive_int
-from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME
+from uitpas_async.cli.args import global_options, positive_int
+from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME, print_json
+from uitpas_async.engine.manifest import read_manifest
+from uitpas_async.engine.periods import period_label
 from uitpas_async.reports.reader import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -88,6 +91,8 @@ LINE_COLUMNS = (
 TOTAL_COLUMNS = (
     "balie",
     "balie_name",
+    "period_start",
+    "period_end",
     "government",
     "lines",
     "total_price",
@@ -129,33 +134,41 @@ class _Problem:
 
 
 def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[_Problem]]:
-    records: list[dict[str, Any]] = []
-    problems: list[_Problem] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                problems.append(_Problem("manifest", "", str(path), f"line {number}: {exc}"))
-                continue
-            if not isinstance(record, dict):
-                problems.append(
-                    _Problem("manifest", "", str(path), f"line {number}: not an object")
-                )
-                continue
-            records.append(record)
+    read = read_manifest(path)
+    problems = [_Problem("manifest", "", str(path), problem) for problem in read.problems]
+    # Other providers' lines (Finam, ...) share the manifest; they are not UiTPAS reports.
+    records = [
+        record
+        for record in read.records
+        if record.get("provider", "uitpas") == "uitpas" and "balie" in record
+    ]
     return records, problems
 
 
+def _inside(directory: Path, path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except OSError:
+        return False
+
+
 def _locate(directory: Path, recorded: str) -> Path:
-    """Find a manifest path: as written, or under DIR when DIR was moved or named otherwise."""
+    """Find a manifest path inside DIR: as written, or under DIR when DIR was moved.
+
+    Raises:
+        ReportFileError: the manifest names a file outside DIR (it is never read).
+    """
     path = Path(recorded)
     candidates = [path] if path.is_absolute() else [path, directory / path]
     # fetch lays reports out as OUT/<balie>/<file>; that survives moving OUT.
     candidates.append(directory / path.parent.name / path.name)
-    return next((candidate for candidate in candidates if candidate.is_file()), candidates[-1])
+    inside = [candidate for candidate in candidates if _inside(directory, candidate)]
+    found = next((candidate for candidate in inside if candidate.is_file()), None)
+    if found is not None:
+        return found
+    if path.is_file():
+        raise ReportFileError(f"outside {directory}: not summarized", path=recorded)
+    return inside[-1] if inside else directory / path.name
 
 
 def _read_entry(
@@ -235,10 +248,35 @@ def _line_row(entry: _Entry, workbook: str, line: ReportLine, include_uid: bool)
     return row
 
 
+#: A government's total for one balie in one period: (start, end, total).
+_PeriodTotal = tuple[str, str, GovernmentTotal]
+
+
+def _totals_per_period(entries: Sequence[_Entry]) -> list[_PeriodTotal]:
+    """Total per period (oldest first), then per balie and government."""
+    periods = sorted({(entry.start, entry.end) for entry in entries})
+    return [
+        (start, end, total)
+        for start, end in periods
+        for total in aggregate_reports(
+            (entry.balie, entry.report)
+            for entry in entries
+            if (entry.start, entry.end) == (start, end)
+        )
+    ]
+
+
+def _period(start: str, end: str) -> str:
+    try:
+        return period_label(date.fromisoformat(start), date.fromisoformat(end))
+    except ValueError:
+        return f"{start}..{end}"
+
+
 def _write_outputs(
     out: Path,
     entries: Sequence[_Entry],
-    totals: Sequence[GovernmentTotal],
+    totals: Sequence[_PeriodTotal],
     names: dict[str, str],
     problems: Sequence[_Problem],
     include_uid: bool,
@@ -251,11 +289,13 @@ def _write_outputs(
                 for line in sheet.lines:
                     writer.writerow(_line_row(entry, sheet.member, line, include_uid))
     with _atomic_csv(out / TOTALS_NAME, TOTAL_COLUMNS) as writer:
-        for total in totals:
+        for start, end, total in totals:
             writer.writerow(
                 [
                     _text(total.balie),
                     _text(names.get(total.balie, "")),
+                    start,
+                    end,
                     _text(total.government),
                     total.lines,
                     total.total_price,
@@ -272,10 +312,11 @@ def _write_outputs(
             )
 
 
-def _print_table(totals: Sequence[GovernmentTotal], names: dict[str, str], stream: TextIO) -> None:
-    header = ("balie", "government", "lines", "total price", "contribution", "check")
+def _print_table(totals: Sequence[_PeriodTotal], names: dict[str, str], stream: TextIO) -> None:
+    header = ("period", "balie", "government", "lines", "total price", "contribution", "check")
     rows = [
         (
+            _period(start, end),
             names.get(total.balie) or total.balie,
             total.government,
             str(total.lines),
@@ -283,20 +324,24 @@ def _print_table(totals: Sequence[GovernmentTotal], names: dict[str, str], strea
             str(total.contribution),
             "ok" if total.balanced else f"MISMATCH: Total rows say {total.stated_total}",
         )
-        for total in totals
+        for start, end, total in totals
     ]
-    rows.append(
-        (
-            "all",
-            "",
-            str(sum(total.lines for total in totals)),
-            str(sum((total.total_price for total in totals), Decimal("0.00"))),
-            str(sum((total.contribution for total in totals), Decimal("0.00"))),
-            "",
+    for start, end in dict.fromkeys((start, end) for start, end, _ in totals):
+        # One total per period: periods are never added up into one sum.
+        these = [total for s, e, total in totals if (s, e) == (start, end)]
+        rows.append(
+            (
+                _period(start, end),
+                "all",
+                "",
+                str(sum(total.lines for total in these)),
+                str(sum((total.total_price for total in these), Decimal("0.00"))),
+                str(sum((total.contribution for total in these), Decimal("0.00"))),
+                "",
+            )
         )
-    )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = {2, 3, 4}  # numbers line up on the right
+    right = {3, 4, 5}  # numbers line up on the right
 
     def show(row: Sequence[str]) -> str:
         cells = [
@@ -361,8 +406,12 @@ def summarize_directory(
     include_uid: bool = False,
     stream: TextIO = sys.stdout,
     limits: ArchiveLimits = DEFAULT_LIMITS,
+    as_json: bool = False,
 ) -> int:
-    """Summarize the reports of ``directory/manifest.jsonl``; return the exit status."""
+    """Summarize the reports of ``directory/manifest.jsonl``; return the exit status.
+
+    ``as_json`` prints the totals and problems as one JSON document instead of a table.
+    """
     directory = Path(directory)
     manifest = directory / MANIFEST_NAME
     if not manifest.is_file():
@@ -371,13 +420,16 @@ def summarize_directory(
     records, problems = _read_manifest(manifest)
     entries, report_problems, notes = _collect(directory, records, limits)
     problems += report_problems
-    totals = aggregate_reports((entry.balie, entry.report) for entry in entries)
+    totals = _totals_per_period(entries)
     names = {entry.balie: entry.name for entry in entries if entry.name}
     out = directory / SUMMARY_DIR
     _write_outputs(out, entries, totals, names, problems, include_uid)
+    sheets = sum(len(entry.report.sheets) for entry in entries)
+    if as_json:
+        print_json(_summary_data(totals, names, problems, notes, len(entries), sheets, out), stream)
+        return EXIT_FAILED if problems else EXIT_OK
 
     _print_table(totals, names, stream)
-    sheets = sum(len(entry.report.sheets) for entry in entries)
     for note in notes:
         print(f"warning: {note}", file=stream)
     for problem in problems:
@@ -394,11 +446,61 @@ def summarize_directory(
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def _summary_data(
+    totals: Sequence[_PeriodTotal],
+    names: dict[str, str],
+    problems: Sequence[_Problem],
+    notes: Sequence[str],
+    reports: int,
+    sheets: int,
+    out: Path,
+) -> dict[str, Any]:
+    """Return what ``--json`` prints: totals per period, problems, counts (money as text)."""
+    periods: dict[tuple[str, str], list[GovernmentTotal]] = {}
+    for start, end, total in totals:
+        periods.setdefault((start, end), []).append(total)
+    return {
+        "reports": reports,
+        "sheets": sheets,
+        "periods": [
+            {
+                "period": _period(start, end),
+                "start": start,
+                "end": end,
+                "lines": sum(total.lines for total in these),
+                "total_price": str(sum((t.total_price for t in these), Decimal("0.00"))),
+                "contribution": str(sum((t.contribution for t in these), Decimal("0.00"))),
+                "totals": [
+                    {
+                        "balie": total.balie,
+                        "balie_name": names.get(total.balie),
+                        "government": total.government,
+                        "lines": total.lines,
+                        "total_price": str(total.total_price),
+                        "contribution": str(total.contribution),
+                        "stated_total": str(total.stated_total),
+                        "check": "ok" if total.balanced else "MISMATCH",
+                    }
+                    for total in these
+                ],
+            }
+            for (start, end), these in periods.items()
+        ],
+        "problems": [attrs.asdict(problem) for problem in problems],
+        "warnings": list(notes),
+        "written_to": str(out),
+    }
+
+
 async def _cmd_summarize(args: argparse.Namespace) -> int:
     limits = ArchiveLimits(max_total_bytes=args.max_report_bytes)
     # Reading workbooks is CPU work; a thread keeps the event loop of main() responsive.
     return await asyncio.to_thread(
-        summarize_directory, Path(args.dir), include_uid=args.include_uid, limits=limits
+        summarize_directory,
+        Path(args.dir),
+        include_uid=args.include_uid,
+        limits=limits,
+        as_json=args.json,
     )
 
 
@@ -415,10 +517,11 @@ def add_summarize_flags(fetch: argparse.ArgumentParser) -> None:
 def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser) -> None:
     """Add ``reports summarize DIR`` to the ``reports`` subcommands."""
     # ``common`` holds target options (--env, --sandbox, ...); summarize reads files
-    # only, so it takes none of them, but keeps -v for main()'s logging setup.
+    # only, so it takes none of them, only -v and -q.
     del common
     summarize = reports_commands.add_parser(
         "summarize",
+        parents=[global_options()],
         help="total downloaded reports per balie and government",
         description="Read DIR/manifest.jsonl and every done report it lists; write "
         "DIR/summary/lines.csv (every line, with its balie and period), "
@@ -439,5 +542,5 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         help="refuse a report zip larger than N bytes, or expanding past N (zip bombs); "
         "default %(default)s",
     )
-    summarize.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    summarize.add_argument("--json", action="store_true", help="print the summary as JSON")
     summarize.set_defaults(handler=_cmd_summarize)

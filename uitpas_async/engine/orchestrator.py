@@ -43,7 +43,7 @@ from uitpas_async.engine.jobs import InvalidTransitionError, JobEvent, JobState,
 from uitpas_async.engine.journal import Journal, JournalEntry
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.polling import BatchPollScheduler
-from uitpas_async.engine.storage import TEMPORARY_PREFIX
+from uitpas_async.engine.storage import TEMPORARY_PREFIX, name_for_period
 
 __all__ = ["ReportOrchestrator", "ReportResult"]
 
@@ -72,6 +72,8 @@ class ReportResult:
     end: date | None = None
     report: DownloadedReport | None = None
     error: UitpasError | None = None
+    #: The journal's key of the job (None when the request never got a period).
+    job_key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -245,6 +247,9 @@ class ReportOrchestrator:
                 job.entry.report_id,
                 job.report,
                 job.error,
+                job.entry.start,
+                job.entry.end,
+                job.request.job_key,
             )
         )
 
@@ -266,6 +271,7 @@ class ReportOrchestrator:
             job.entry.end,
             job.report,
             job.error,
+            job.request.job_key,
         )
 
     async def _run_job(self, index: int, asked: JobRequest) -> ReportResult:
@@ -445,7 +451,11 @@ class ReportOrchestrator:
         report_id = job.entry.report_id
         assert report_id is not None
         directory = self.out_dir / job.request.label
-        job.report = await self.backend.download_report(job.request, report_id, directory)
+        report = await self.backend.download_report(job.request, report_id, directory)
+        if job.entry.start is not None and job.entry.end is not None:
+            # The period in the name keeps one owner's quarters apart in one folder.
+            report = name_for_period(report, job.entry.start, job.entry.end)
+        job.report = report
         self._move(
             job,
             JobState.DONE,
