@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -32,6 +33,7 @@ from uitpas_async.cli.args import positive_float, positive_int
 from uitpas_async.cli.output import (
     EXIT_USAGE,
     MANIFEST_NAME,
+    STOPPED_CODE,
     Progress,
     fetch_status,
     note,
@@ -87,7 +89,7 @@ Hint = Callable[[UitpasError], str]
 class RunStoppedError(ConfigurationError):
     """A job not tried because the batch's first calls showed that none can succeed."""
 
-    code = "STOPPED"
+    code = STOPPED_CODE
 
 
 def _default_hint(error: UitpasError) -> str:
@@ -115,8 +117,9 @@ class _Watchdog:
         #: The failures seen while no call had succeeded yet.
         self._failures: list[UitpasError] = []
         self._armed = True
-        #: The error that stopped the batch, once it is stopped.
+        #: The error that stopped the batch, once it is stopped; and the signal of it.
         self.stopped_by: UitpasError | None = None
+        self._stop = asyncio.Event()
 
     @property
     def request_rate(self) -> float | None:
@@ -130,18 +133,37 @@ class _Watchdog:
             f"not tried: the first calls failed with {type(self.stopped_by).__name__}"
         )
 
-    async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
+    async def _call(self, call: Callable[[], Awaitable[_T]], *, proves: bool = True) -> _T:
+        """Make one call; ``proves``: whether its success shows that the server works."""
         if self.stopped_by is not None:
             raise self._stopped()
         try:
-            result = await call()
+            result = await (self._racing(call) if self._armed else call())
         except UitpasError as exc:
             self._observe(exc)
             if self.stopped_by is not None and self.stopped_by is not exc:
                 raise self._stopped() from None
             raise
-        self._armed = False  # something works: never stop this batch
+        if proves:
+            self._armed = False  # something works: never stop this batch
         return result
+
+    async def _racing(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run a call until it ends or the batch stops (then it is cancelled: no waiting
+        out the retries of calls that cannot succeed either)."""
+        task = asyncio.ensure_future(call())
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if task.cancelled():
+            raise self._stopped()
+        return task.result()
 
     def _observe(self, error: UitpasError) -> None:
         if not self._armed:
@@ -154,10 +176,11 @@ class _Watchdog:
         self._failures.append(error)
         if len(self._failures) >= self._threshold:
             self.stopped_by = error
+            self._stop.set()
 
     async def resolve_request(self, request: JobRequest) -> JobRequest:
-        """Pass on (a request that needs no call resolves even when stopped)."""
-        return await self._call(lambda: self._backend.resolve_request(request))
+        """Pass on; a success proves nothing (most requests resolve without a call)."""
+        return await self._call(lambda: self._backend.resolve_request(request), proves=False)
 
     async def start_report(self, request: JobRequest) -> StartedReport:
         """Pass on."""

@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "MANIFEST_NAME",
+    "STOPPED_CODE",
     "Progress",
     "display_name",
     "fetch_status",
@@ -48,6 +49,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 #: What a shell reports for a process ended by Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: The error code of jobs not tried because the batch stopped early; one line says why.
+STOPPED_CODE = "STOPPED"
 
 
 class _Verbosity:
@@ -234,7 +237,7 @@ class Progress:
         finished = self.counts[JobState.DONE] + self.counts[JobState.FAILED]
         if self._bar is not None:
             self._bar.update(self._task, completed=finished, description=self._describe())
-        elif event.state.finished and not self._quiet:
+        elif event.state.finished and not self._quiet and not _stopped(event):
             detail = (
                 str(event.report.path)
                 if event.report
@@ -247,6 +250,10 @@ class Progress:
                 file=self._stream,
                 flush=True,
             )
+
+
+def _stopped(event: JobEvent) -> bool:
+    return event.error is not None and event.error.code == STOPPED_CODE
 
 
 def summary_data(

@@ -404,7 +404,7 @@ def summarize_directory(
     directory: Path,
     *,
     include_uid: bool = False,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
     limits: ArchiveLimits = DEFAULT_LIMITS,
     as_json: bool = False,
 ) -> int:
@@ -413,6 +413,7 @@ def summarize_directory(
     ``as_json`` prints the totals and problems as one JSON document instead of a table.
     """
     directory = Path(directory)
+    stream = stream or sys.stdout  # looked up now, so a redirected stdout is honoured
     manifest = directory / MANIFEST_NAME
     if not manifest.is_file():
         print(f"uitpas-async: no {MANIFEST_NAME} in {directory} (run reports fetch)", file=stream)

@@ -8,6 +8,8 @@ one journal can hold several providers' jobs.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from datetime import date
@@ -88,8 +90,10 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
     Raises:
         ConfigurationError: another process holds the lock.
     """
-    handle = path.open("ab")
-    if fcntl is not None:
+    while True:
+        handle = path.open("ab")
+        if fcntl is None:
+            return handle
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -98,7 +102,14 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
                 f"another run is using the journal {path.name[: -len('.lock')]}; "
                 "wait for it to finish"
             ) from exc
-    return handle
+        # The run before may have removed the file between our open and our lock
+        # (see Journal.close): a lock on a removed file guards nothing, so try again.
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
 
 
 def _date(value: str | None) -> date | None:
@@ -149,8 +160,12 @@ class Journal:
         return db
 
     def close(self) -> None:
-        """Close the database and let another run have it."""
+        """Close the database and let another run have it; the lock file goes too."""
         self._db.close()
+        if fcntl is not None:
+            # Removed while still locked, so no run is left holding a stale file.
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock.name)
         self._lock.close()
 
     def __enter__(self) -> Journal:

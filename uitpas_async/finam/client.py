@@ -445,6 +445,9 @@ class FinamClient(HttpClientBase):
 
         if not request.authenticated:
             return await run()
+        # The session first, outside this call's retries: its calls retry on their own,
+        # and retrying them again per attempt kept an unreachable API silent for minutes.
+        await self._tokens.token()
         try:
             return await run()
         except AuthenticationError as exc:
