@@ -266,6 +266,8 @@ async def fetch_batch(
     as_json = bool(getattr(args, "json", False))
     async with connection as (client, found):
         requests = requests_for(found)
+        # A batch smaller than the threshold stops (with the hint) once every job failed so.
+        stop_after = max(1, min(stop_after, len(requests)))
         watchdog = _Watchdog(client, stop_after)
         earlier = await asyncio.to_thread(_done_earlier, journal, watchdog.provider, requests)
         if earlier:
