@@ -31,6 +31,7 @@ __all__ = [
     "explicit_sandbox",
     "global_options",
     "iso_date",
+    "non_negative_float",
     "parse_period",
     "port_number",
     "positive_float",
@@ -187,6 +188,14 @@ def positive_float(text: str, *, what: str = "a number") -> float:
     value = _number(text, float, what)
     if not value > 0 or value == float("inf"):  # also refuses nan
         raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a number of at least 0."""
+    value = _number(text, float, "a number")
+    if not 0 <= value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 

@@ -348,7 +348,11 @@ def add_commands(
     login_parser.set_defaults(handler=_cmd_login)
 
     logout = commands.add_parser(
-        "logout", parents=[common], help="remove the saved credentials of the environment"
+        "logout",
+        parents=[common],
+        help="remove the saved credentials of the environment",
+        description="Remove what `uitpas-async login` saved for the environment.",
+        epilog="example:\n  uitpas-async logout --env prod\n",
     )
     logout.set_defaults(handler=_cmd_logout)
 
@@ -356,6 +360,9 @@ def add_commands(
         "whoami",
         parents=[common],
         help="show the environment and consumer key in use (secrets masked)",
+        description="Show which environment a command would use, where its credentials "
+        "come from, and the consumer key; secrets are masked.",
+        epilog="examples:\n  uitpas-async whoami --env prod\n  uitpas-async whoami --json\n",
     )
     whoami.add_argument("--json", action="store_true", help="print it as JSON (secrets masked)")
     whoami.set_defaults(handler=_cmd_whoami)

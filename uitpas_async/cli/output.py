@@ -166,6 +166,7 @@ class Progress:
         if stream.isatty() and not self._quiet:
             # rich only for a terminal, and imported only then: plain runs start faster.
             with contextlib.suppress(ImportError):
+                from rich.console import Console
                 from rich.progress import (
                     BarColumn,
                     MofNCompleteColumn,
@@ -184,7 +185,8 @@ class Progress:
                     TimeRemainingColumn(),
                     TextColumn("{task.description}"),
                     transient=False,
-                    console=None,
+                    # The bar goes where progress goes, never into stdout's results.
+                    console=Console(file=stream),
                 )
                 self._task = self._bar.add_task(self._describe(), total=total)
 

@@ -245,9 +245,16 @@ def add_commands(
         metavar="REASON",
         help=f"why the card is sold, in any case: {_REASONS} (default: FIRST_CARD)",
     )
-    price.add_argument("--date-of-birth", type=iso_date, metavar="YYYY-MM-DD")
-    price.add_argument("--postal-code", metavar="CODE")
-    price.add_argument("--voucher-number", metavar="NUMBER")
+    price.add_argument(
+        "--date-of-birth",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="the passholder's date of birth (prices depend on age)",
+    )
+    price.add_argument("--postal-code", metavar="CODE", help="the passholder's postal code")
+    price.add_argument(
+        "--voucher-number", metavar="NUMBER", help="a voucher that changes the price"
+    )
     price.add_argument("--balie", action="append", metavar="KEY", help="balie consumer key")
     price.add_argument("--json", action="store_true", help="print the price as JSON")
     price.set_defaults(handler=_cmd_price)

@@ -10,7 +10,13 @@ import argparse
 import shlex
 from typing import Any
 
-from uitpas_async.cli.args import global_options, port_number, positive_float, sandbox_count
+from uitpas_async.cli.args import (
+    global_options,
+    non_negative_float,
+    port_number,
+    positive_float,
+    sandbox_count,
+)
 from uitpas_async.cli.output import EXIT_OK, note, say
 from uitpas_async.engine.config import PollPolicy
 
@@ -81,7 +87,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="median generation time of a report",
     )
     sandbox.add_argument(
-        "--sigma", type=float, default=0.5, help="lognormal spread of the generation time"
+        "--sigma",
+        type=non_negative_float,
+        default=0.5,
+        help="lognormal spread of the generation time",
     )
     sandbox.set_defaults(
         handler=_cmd_sandbox, sandbox=None, interrupted="uitpas-async: sandbox stopped"

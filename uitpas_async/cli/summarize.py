@@ -532,6 +532,7 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         "Privacy: the UID column identifies a passholder and is left out of every "
         "output unless --include-uid is given. Exit status 0: all sheets cross-check; "
         "1: a Total mismatch, or an unreadable or unfetched report; 2: no manifest.",
+        epilog="example:\n  uitpas-async reports summarize uitpas-reports --json\n",
     )
     summarize.add_argument("dir", metavar="DIR", help="the --out directory of reports fetch")
     summarize.add_argument("--include-uid", action="store_true", help=UID_HELP)
