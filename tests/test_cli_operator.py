@@ -195,15 +195,15 @@ def test_merge_keeps_other_lines_and_replaces_an_unresolved_failure(tmp_path: Pa
     """An old-format line and a failed "latest" line give way to the same owner's new line."""
     path = tmp_path / "manifest.jsonl"
     old = {"balie": "A", "start": "2024-01-01", "end": "2024-03-31", "state": "done"}
-    unresolved = {"provider": "uitpas", "job": "B|latest", "balie": "B", "start": None}
-    other = {"provider": "finam", "job": "1|x", "account": "1", "start": "2024-01-01"}
+    unresolved = {"provider": "uitpas", "job_key": "B|latest", "balie": "B", "start": None}
+    other = {"provider": "finam", "job_key": "1|x", "account": "1", "start": "2024-01-01"}
     path.write_text(
         "".join(json.dumps(line) + "\n" for line in (old, unresolved, other)) + "{bad\n"
     )
     new = [
-        {"provider": "uitpas", "job": "A|2024-01-01|2024-03-31", "balie": "A",
+        {"provider": "uitpas", "job_key": "A|2024-01-01|2024-03-31", "balie": "A",
          "start": "2024-01-01", "end": "2024-03-31", "state": "done"},
-        {"provider": "uitpas", "job": "B|2024-01-01|2024-03-31", "balie": "B",
+        {"provider": "uitpas", "job_key": "B|2024-01-01|2024-03-31", "balie": "B",
          "start": "2024-01-01", "end": "2024-03-31", "state": "done"},
     ]  # fmt: skip
     merged = merge_manifest(path, new)
@@ -387,3 +387,16 @@ def test_python_dash_m_and_completion_work() -> None:
     )
     assert "reports" in run.stdout
     assert "--max-in-flight" in run.stdout
+
+
+def test_whoami_json_masks_the_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    """``whoami --json`` names the environment and consumer key; no secret is in it."""
+    from uitpas_async.xml_api.sandbox import SANDBOX_CREDENTIALS
+
+    assert main(["whoami", "--sandbox", "--json"]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(text)
+    assert data["consumer_key"] == SANDBOX_CREDENTIALS.consumer_key
+    assert SANDBOX_CREDENTIALS.token_secret not in text
+    assert SANDBOX_CREDENTIALS.consumer_secret not in text
+    assert data["token"] != SANDBOX_CREDENTIALS.token

@@ -104,7 +104,7 @@ def result_record(result: ReportResult) -> dict[str, Any]:
     """Return the manifest fields every provider shares: job, period, state, file, error."""
     report = result.report
     return {
-        "job": result.job_key or result.request.job_key,
+        "job_key": result.job_key or result.request.job_key,
         "period": _period(result.start, result.end),
         "start": result.start.isoformat() if result.start else None,
         "end": result.end.isoformat() if result.end else None,
@@ -278,7 +278,7 @@ def summary_data(
         "errors": dict(errors.most_common()),
         "failures": [
             {
-                "job": result.job_key or result.request.job_key,
+                "job_key": result.job_key or result.request.job_key,
                 "owner": result.request.label,
                 "name": getattr(result.request, "name", None),
                 "period": _period(result.start, result.end),

@@ -1,13 +1,13 @@
 """``manifest.jsonl``: what every run into one output directory fetched, keyed by job.
 
 One JSON object a line. Each run *merges* its results in: a line is replaced only by
-a later result of the same job (``provider`` and ``job``, the journal's key), so a
+a later result of the same job (``provider`` and ``job_key``, the journal's key), so a
 Finam run never drops UiTPAS lines, a Q2 run never drops Q1's, and two runs with
 different journals add up. The merge holds an exclusive lock on the directory and
 replaces the file atomically. Fields every line has::
 
     provider   "uitpas", "finam", ...
-    job        the job's key, e.g. "KEY|2024-01-01|2024-03-31"
+    job_key    the journal's key of the job, e.g. "KEY|2024-01-01|2024-03-31"
     period     "2024-Q1" or "2024-01-01..2024-02-15" (None when never resolved)
     start, end ISO dates (None when never resolved)
     state      "done" or "failed"
@@ -15,7 +15,7 @@ replaces the file atomically. Fields every line has::
     updated_at ISO timestamp (UTC) of the run that wrote the line
 
 plus the provider's own (``balie`` and ``name``; ``account``, ``form``, ...). Lines
-of earlier versions carry no ``provider``/``job``; they are read, and replaced by a
+of earlier versions carry no ``provider``/``job_key``; they are read, and replaced by a
 new line for the same owner and period.
 """
 
@@ -52,7 +52,7 @@ MAX_MANIFEST_BYTES = 512 * 1024 * 1024
 RESULT_FIELDS = frozenset(
     {
         "provider",
-        "job",
+        "job_key",
         "period",
         "state",
         "report_id",
@@ -127,13 +127,13 @@ class _Superseded:
     """Tells which old lines the new lines of a run replace."""
 
     def __init__(self, new: list[dict[str, Any]]) -> None:
-        self._jobs = {(r.get("provider"), r.get("job")) for r in new if r.get("job")}
+        self._jobs = {(r.get("provider"), r.get("job_key")) for r in new if r.get("job_key")}
         self._periods = {_owner_and_period(r) for r in new}
         self._owners = {_owner(r) for r in new}
 
     def __call__(self, old: dict[str, Any]) -> bool:
-        if old.get("job"):
-            if (old.get("provider"), old["job"]) in self._jobs:
+        if old.get("job_key"):
+            if (old.get("provider"), old["job_key"]) in self._jobs:
                 return True
             # A line that failed before its period was known ("latest") gives way
             # to any later line of the same owner.
