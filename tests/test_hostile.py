@@ -47,9 +47,9 @@ from uitpas_async.engine.errors import (
 from uitpas_async.engine.filenames import escape_for_terminal
 from uitpas_async.engine.jobs import JobState
 from uitpas_async.engine.journal import Journal
+from uitpas_async.engine.manifest import MANIFEST_NAME
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.orchestrator import ReportResult
-from uitpas_async.engine.reconcile import MANIFEST_NAME
 from uitpas_async.reports import (
     ArchiveLimits,
     ArchiveTooLargeError,
@@ -382,7 +382,7 @@ def _write_manifest(results: list[ReportResult], out: Path, *, job_keys: bool = 
             del line["job_key"]
         return line
 
-    write_manifest(results, out / MANIFEST_NAME, record)
+    write_manifest(results, out / MANIFEST_NAME, record, provider="uitpas")
 
 
 @pytest.mark.parametrize("damage", ["emptied", "deleted"])
@@ -559,15 +559,18 @@ async def test_a_trickling_download_meets_the_job_deadline(
 
 
 async def test_lock_file_is_owner_only(tmp_path: Path) -> None:
-    """The journal's lock file is created 0600, like the journal."""
+    """The journal's lock file is 0600 while a run holds it, like the journal, and goes after."""
     out = tmp_path / "out"
     old = os.umask(0o022)
     try:
         await _orchestrator(DiskBackend(), out).run(_requests(1))
+        with Journal(out / "journal.sqlite"):
+            lock_mode = stat.S_IMODE((out / "journal.sqlite.lock").stat().st_mode)
     finally:
         os.umask(old)
-    for name in ("journal.sqlite", "journal.sqlite.lock"):
-        assert stat.S_IMODE((out / name).stat().st_mode) == 0o600
+    assert lock_mode == 0o600
+    assert stat.S_IMODE((out / "journal.sqlite").stat().st_mode) == 0o600
+    assert not (out / "journal.sqlite.lock").exists()
 
 
 # -- the command line ----------------------------------------------------------------

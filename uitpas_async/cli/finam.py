@@ -4,7 +4,8 @@ Wired into the main parser by :func:`add_commands`. ``--period latest`` means
 the last full calendar quarter before today (at most 92 days, so Finam always
 accepts it); ``2024-Q1`` and ``A..B`` work as for UiTPAS. The secret comes from
 ``FINAM_SECRET``; ``--sandbox [N]`` runs against a local Finam sandbox with N
-accounts instead. Exit status 0: all done; 1: some failed; 2: usage or configuration.
+accounts instead. Exit status 0: all done; 1: some failed; 2: usage or configuration
+error, or the first calls showed that nothing can work.
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from uitpas_async.cli.args import parse_period, read_key_file
+from uitpas_async.cli.args import (
+    add_sandbox_option,
+    global_options,
+    parse_period,
+    read_key_rows,
+    unique_keys,
+)
 from uitpas_async.cli.batch import add_batch_arguments, fetch_batch
-from uitpas_async.cli.output import MANIFEST_NAME, result_record
+from uitpas_async.cli.output import MANIFEST_NAME, note, result_record
 from uitpas_async.cli.sandbox import (
     DEFAULT_SANDBOX_BALIES,
     SANDBOX_GENERATION_MEDIAN,
@@ -28,12 +35,12 @@ from uitpas_async.cli.sandbox import (
     SANDBOX_POLL,
 )
 from uitpas_async.engine.config import Limits
-from uitpas_async.engine.errors import ConfigurationError
+from uitpas_async.engine.errors import AuthenticationError, ConfigurationError, UitpasError
 from uitpas_async.engine.orchestrator import ReportResult
 from uitpas_async.finam.client import DEFAULT_BASE_URL, SECRET_VARIABLE, FinamClient
-from uitpas_async.finam.models import AccountReportRequest, ReportForm
+from uitpas_async.finam.models import AccountReportRequest, ReportForm, validate_range
 
-__all__ = ["add_commands", "latest_period", "manifest_record", "read_accounts"]
+__all__ = ["add_commands", "finam_options", "latest_period", "manifest_record", "read_accounts"]
 
 DEFAULT_OUT_DIR = "finam-reports"
 DEFAULT_MAX_IN_FLIGHT = 20
@@ -56,8 +63,10 @@ def read_accounts(path: Path) -> list[str]:
     Raises:
         ConfigurationError: unreadable, or no ids.
     """
-    rows = read_key_file(path, kind="accounts", noun="account ids", headers=_ACCOUNT_HEADERS)
-    return [cells[0] for cells in rows]
+    rows = read_key_rows(path, kind="accounts", noun="account ids", headers=_ACCOUNT_HEADERS)
+    return unique_keys(
+        ((row.cells[0], f"{path.name} line {row.line}") for row in rows), noun="account"
+    )
 
 
 def manifest_record(result: ReportResult) -> dict[str, Any]:
@@ -78,8 +87,7 @@ async def _connection(args: argparse.Namespace) -> AsyncIterator[tuple[FinamClie
     rate = getattr(args, "rate", None)
     limits = Limits()
     if args.sandbox is None:
-        base_url = args.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
-        client = FinamClient.from_env(base_url=base_url, limits=limits, **_rate(rate))
+        client = FinamClient.from_env(base_url=_base_url(args), limits=limits, **_rate(rate))
         async with client:
             yield client, []
         return
@@ -98,10 +106,7 @@ async def _connection(args: argparse.Namespace) -> AsyncIterator[tuple[FinamClie
             sandbox.secret, base_url=sandbox.base_url, poll=SANDBOX_POLL, **_rate(rate)
         ) as client,
     ):
-        print(
-            f"finam sandbox: {sandbox.base_url} with {len(sandbox.accounts)} accounts",
-            file=sys.stderr,
-        )
+        note(f"finam sandbox: {sandbox.base_url} with {len(sandbox.accounts)} accounts")
         yield client, list(sandbox.accounts)
 
 
@@ -109,28 +114,69 @@ def _rate(rate: float | None) -> dict[str, Any]:
     return {} if rate is None else {"rate_per_method": rate}
 
 
-def _requests(args: argparse.Namespace, sandbox_accounts: list[str]) -> list[AccountReportRequest]:
-    accounts = list(args.account or [])
-    if args.accounts:
-        accounts += read_accounts(Path(args.accounts))
-    accounts = accounts or sandbox_accounts
-    if not accounts:
-        raise ConfigurationError("name accounts with --account ID (repeatable) or --accounts FILE")
+def _base_url(args: argparse.Namespace) -> str:
+    return str(args.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL)
+
+
+def _plan(args: argparse.Namespace) -> Callable[[list[str]], list[AccountReportRequest]]:
+    """Check the period, form and accounts before any I/O; return the request builder.
+
+    Raises:
+        InvalidArgumentError: a bad, future or too long period, or an unknown form.
+        ConfigurationError: an unreadable accounts file, or no account at all.
+    """
     period = parse_period(args.period) or latest_period(date.today())
+    validate_range(*period)
     form = ReportForm.parse(args.form)
-    unique = list(dict.fromkeys(accounts))
-    return [AccountReportRequest(account, period[0], period[1], form) for account in unique]
+    named = [(account, "--account") for account in args.account or []]
+    if args.accounts:
+        path = Path(args.accounts)
+        named += [(account, path.name) for account in read_accounts(path)]
+    accounts = unique_keys(named, noun="account")
+    if not accounts and args.sandbox is None:
+        raise ConfigurationError("name accounts with --account ID (repeatable) or --accounts FILE")
+
+    def requests(sandbox_accounts: list[str]) -> list[AccountReportRequest]:
+        chosen = accounts or sandbox_accounts
+        return [AccountReportRequest(account, period[0], period[1], form) for account in chosen]
+
+    return requests
+
+
+def _hint(args: argparse.Namespace) -> Callable[[UitpasError], str]:
+    def hint(error: UitpasError) -> str:
+        if isinstance(error, AuthenticationError):
+            return f"the secret was refused: check {SECRET_VARIABLE}"
+        host = urlsplit(_base_url(args)).hostname or _base_url(args)
+        return f"cannot reach {host}: check the network and --base-url or {BASE_URL_VARIABLE}"
+
+    return hint
 
 
 async def _cmd_fetch(args: argparse.Namespace) -> int:
+    requests = _plan(args)
     return await fetch_batch(
         args,
         _connection(args),
-        lambda sandbox_accounts: _requests(args, sandbox_accounts),
+        requests,
         record=manifest_record,
         # This command has never printed the note; kept so until the CLI's UX is reworked.
         note_duplicates=False,
+        hint=_hint(args),
     )
+
+
+def finam_options() -> argparse.ArgumentParser:
+    """Return the parent parser of Finam's commands: where they go, and -v/-q."""
+    common = argparse.ArgumentParser(add_help=False, parents=[global_options()])
+    target = common.add_argument_group("target")
+    target.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"Finam REST base URL (default: ${BASE_URL_VARIABLE}, else {DEFAULT_BASE_URL})",
+    )
+    add_sandbox_option(target, default=DEFAULT_SANDBOX_BALIES, what="accounts")
+    return common
 
 
 def add_commands(
@@ -138,33 +184,50 @@ def add_commands(
     common: argparse.ArgumentParser,
 ) -> None:
     """Add ``finam reports fetch`` to the main command's subparsers."""
-    finam = commands.add_parser("finam", help="Finam Trade API account reports")
-    finam_commands = finam.add_subparsers(dest="finam_command", required=True, metavar="COMMAND")
-    reports = finam_commands.add_parser("reports", help="bulk account report jobs")
-    reports_commands = reports.add_subparsers(dest="finam_reports_command", required=True)
+    finam = commands.add_parser(
+        "finam", help="Finam Trade API account reports", description="Finam Trade API."
+    )
+    finam_commands = finam.add_subparsers(dest="finam_command", metavar="COMMAND", title="commands")
+    finam.set_defaults(help_parser=finam)
+    reports = finam_commands.add_parser(
+        "reports", help="bulk account report jobs: fetch", description="Bulk account reports."
+    )
+    reports_commands = reports.add_subparsers(
+        dest="finam_reports_command", metavar="COMMAND", title="commands"
+    )
+    reports.set_defaults(help_parser=reports)
     fetch = reports_commands.add_parser(
         "fetch",
         parents=[common],
         help="fetch the broker reports of many accounts at once (resumable)",
         description="Create, poll and download the Finam report of every account, "
-        "concurrently. Writes OUT/<account>/<file> (kept as served: PDF, XML, ...) and "
-        f"OUT/{MANIFEST_NAME}. The secret comes from {SECRET_VARIABLE}; --base-url or "
-        f"{BASE_URL_VARIABLE} overrides {DEFAULT_BASE_URL}. With --sandbox [N], a local "
-        "sandbox with N accounts stands in. Run again with the same journal to resume. "
-        "Exit status 0: all done; 1: some failed; 2: usage or configuration error.",
+        "concurrently. Writes OUT/<account>/<file>_<period> (kept as served: PDF, XML, "
+        f"...) and adds a line per report to OUT/{MANIFEST_NAME}. The secret comes from "
+        f"{SECRET_VARIABLE}; --base-url or {BASE_URL_VARIABLE} overrides {DEFAULT_BASE_URL}. "
+        "With --sandbox [N], a local sandbox with N accounts stands in. Run again with the "
+        "same journal to resume.\n\n"
+        "Exit status 0: all done; 1: some failed; 2: usage or configuration error, or the "
+        "first calls showed that nothing can work; 130: interrupted.",
+        epilog="examples:\n  uitpas-async finam reports fetch --sandbox 3\n"
+        "  FINAM_SECRET=... uitpas-async finam reports fetch --accounts accounts.csv "
+        "--period 2024-Q1\n",
     )
-    fetch.add_argument("--account", action="append", help="account id (repeatable)")
-    fetch.add_argument("--accounts", help="file of account ids: one a line, or CSV id,...")
+    fetch.add_argument("--account", action="append", metavar="ID", help="account id (repeatable)")
+    fetch.add_argument(
+        "--accounts", metavar="FILE", help="file of account ids: one a line, or CSV id,..."
+    )
     fetch.add_argument(
         "--period",
         default="latest",
         help="latest (last full calendar quarter), 2024-Q1 or A..B (at most 92 days)",
     )
-    fetch.add_argument("--form", choices=("short", "long"), default="long", help="report form")
+    fetch.add_argument(
+        "--form", choices=("short", "long"), default="long", type=str.lower, help="report form"
+    )
     add_batch_arguments(
         fetch,
         out_dir=DEFAULT_OUT_DIR,
         max_in_flight=DEFAULT_MAX_IN_FLIGHT,
-        rate_help="requests per second per method (default 3)",
+        rate_help="requests per second per method (default: 3)",
     )
     fetch.set_defaults(handler=_cmd_fetch)

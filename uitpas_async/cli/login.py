@@ -9,14 +9,18 @@ the saved credentials up when the ``UITPAS_*`` variables are not all set.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import getpass
 import os
 import sys
+import threading
 from datetime import datetime, timezone
+from typing import Any
 
 from uitpas_async.cli import v4
-from uitpas_async.cli.args import positive_seconds
-from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, say
+from uitpas_async.cli.args import port_number, positive_seconds
+from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, print_json, say
 from uitpas_async.cli.target import base_url_of
 from uitpas_async.engine.errors import ConfigurationError
 from uitpas_async.xml_api.credential_store import (
@@ -25,7 +29,13 @@ from uitpas_async.xml_api.credential_store import (
     environment_name,
     resolve_credentials,
 )
-from uitpas_async.xml_api.login import DEFAULT_LOGIN_TIMEOUT, AccessToken, login, open_in_browser
+from uitpas_async.xml_api.login import (
+    DEFAULT_LOGIN_TIMEOUT,
+    AccessToken,
+    ReadPasted,
+    login,
+    open_in_browser,
+)
 from uitpas_async.xml_api.models import (
     CREDENTIAL_VARIABLES,
     ENVIRONMENTS,
@@ -85,14 +95,73 @@ async def _open_or_tell(url: str) -> bool:
     return opened
 
 
+async def _read_line() -> str:
+    """Read one line of standard input without blocking the loop ("" at its end).
+
+    A daemon thread reads, so a login the callback finishes first does not wait for
+    input that never comes (nor does the process's exit).
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def deliver(line: str) -> None:
+        if not answer.done():
+            answer.set_result(line)
+
+    def run() -> None:
+        try:
+            line = sys.stdin.readline()
+        except (OSError, ValueError, AttributeError):  # closed, or captured by a test runner
+            line = ""
+        with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+            loop.call_soon_threadsafe(deliver, line)
+
+    threading.Thread(target=run, name="uitpas-read-paste", daemon=True).start()
+    return await answer
+
+
+def _paste_reader() -> ReadPasted:
+    """Return what ``login`` calls to read the pasted callback URL or verifier."""
+
+    async def read(refused: str | None) -> str | None:
+        if refused is not None:
+            say(f"Not taken: {refused}. Paste the whole URL from the address bar:", err=True)
+        line = await _read_line()
+        return line or None
+
+    return read
+
+
 async def _run_flow(args: argparse.Namespace, base_url: str, consumer: Consumer) -> AccessToken:
+    port = getattr(args, "port", None) or 0
+
     def show(url: str) -> None:
         say("Open this URL in a browser and authorize the application:", err=True)
         say(f"  {url}", err=True)
+        if args.no_browser:
+            if port:
+                say(
+                    f"With `ssh -L {port}:127.0.0.1:{port} THIS-HOST` on the machine with the "
+                    "browser, the authorization comes back by itself. Otherwise:",
+                    err=True,
+                )
+            say(
+                "If the browser then cannot reach 127.0.0.1 (an error page), paste the URL "
+                "from its address bar here (or the oauth_verifier) and press Enter:",
+                err=True,
+            )
         say(f"Waiting up to {args.timeout:g} s for the authorization (Ctrl-C cancels)…", err=True)
 
     opener = None if args.no_browser else _open_or_tell
-    return await login(base_url, consumer, open_browser=opener, show_url=show, timeout=args.timeout)
+    return await login(
+        base_url,
+        consumer,
+        open_browser=opener,
+        show_url=show,
+        timeout=args.timeout,
+        port=port,
+        read_pasted=_paste_reader() if args.no_browser else None,
+    )
 
 
 async def _cmd_login(args: argparse.Namespace) -> int:
@@ -172,10 +241,26 @@ def _describe(credentials: Credentials) -> list[str]:
     ]
 
 
+def _whoami_data(
+    environment: str, base_url: str, source: str, credentials: Credentials, extra: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "environment": environment,
+        "base_url": base_url,
+        "source": source,
+        "consumer_key": credentials.consumer_key,
+        "token": mask(credentials.token),
+        **extra,
+    }
+
+
 async def _cmd_whoami(args: argparse.Namespace) -> int:
     if args.sandbox is not None:
         from uitpas_async.xml_api.sandbox import SANDBOX_CREDENTIALS
 
+        if args.json:
+            print_json(_whoami_data("sandbox", "", "built-in", SANDBOX_CREDENTIALS, {}))
+            return EXIT_OK
         say("environment: in-process sandbox (built-in credentials)")
         for line in _describe(SANDBOX_CREDENTIALS):
             say(line)
@@ -193,9 +278,21 @@ async def _cmd_whoami(args: argparse.Namespace) -> int:
             err=True,
         )
         return EXIT_FAILED
+    saved = resolved.stored
+    if args.json:
+        extra: dict[str, Any] = {"store": str(store.path)}
+        if saved is not None:
+            extra["user_id"] = saved.user_id
+            extra["saved_at"] = saved.saved_at.isoformat() if saved.saved_at else None
+        source = "login" if saved is not None else "environment"
+        print_json(
+            _whoami_data(
+                name or "custom", base_url.rstrip("/"), source, resolved.credentials, extra
+            )
+        )
+        return EXIT_OK
     say(f"environment: {name or 'custom'} ({base_url.rstrip('/')})")
-    if resolved.stored is not None:
-        saved = resolved.stored
+    if saved is not None:
         when = f", {saved.saved_at:%Y-%m-%d %H:%M} UTC" if saved.saved_at else ""
         say(f"credentials: saved by `uitpas-async login` in {store.path}{when}")
         if saved.user_id:
@@ -224,10 +321,25 @@ def add_commands(
         "listener on 127.0.0.1 receives the authorization, and the token is saved (mode "
         "0600) for the environment, for every other command to use. The consumer key and "
         f"secret come from {CONSUMER_KEY_VARIABLE} and {CONSUMER_SECRET_VARIABLE}, or are "
-        f"asked for. Environments: {environments}, or --base-url.",
+        f"asked for. Environments: {environments}, or --base-url.\n\n"
+        "On a server without a browser: run with --no-browser, open the URL on any "
+        "machine, and paste the address the browser ends on; or forward the callback "
+        "with `ssh -L 8765:127.0.0.1:8765 server` and run with --no-browser --port 8765.",
+        epilog="examples:\n  uitpas-async login --env prod\n"
+        "  uitpas-async login --env prod --no-browser --port 8765\n",
     )
     login_parser.add_argument(
-        "--no-browser", action="store_true", help="only print the authorize URL; open no browser"
+        "--no-browser",
+        action="store_true",
+        help="open no browser: print the authorize URL, and take the callback URL (or the "
+        "verifier) pasted on the terminal, for a login over SSH",
+    )
+    login_parser.add_argument(
+        "--port",
+        type=port_number,
+        metavar="N",
+        help="listen for the callback on 127.0.0.1:N, for `ssh -L N:127.0.0.1:N` "
+        "(default: any free port)",
     )
     login_parser.add_argument(
         "--timeout",
@@ -240,7 +352,11 @@ def add_commands(
     login_parser.set_defaults(handler=_cmd_login)
 
     logout = commands.add_parser(
-        "logout", parents=[common], help="remove the saved credentials of the environment"
+        "logout",
+        parents=[common],
+        help="remove the saved credentials of the environment",
+        description="Remove what `uitpas-async login` saved for the environment.",
+        epilog="example:\n  uitpas-async logout --env prod\n",
     )
     logout.set_defaults(handler=_cmd_logout)
 
@@ -248,5 +364,9 @@ def add_commands(
         "whoami",
         parents=[common],
         help="show the environment and consumer key in use (secrets masked)",
+        description="Show which environment a command would use, where its credentials "
+        "come from, and the consumer key; secrets are masked.",
+        epilog="examples:\n  uitpas-async whoami --env prod\n  uitpas-async whoami --json\n",
     )
+    whoami.add_argument("--json", action="store_true", help="print it as JSON (secrets masked)")
     whoami.set_defaults(handler=_cmd_whoami)

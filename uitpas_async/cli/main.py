@@ -2,10 +2,11 @@
 
 Each command group lives in its own module and adds itself to the parser:
 :mod:`~uitpas_async.cli.reports` (``periods``, ``price``, ``report``, ``reports``),
-:mod:`~uitpas_async.cli.finam`, :mod:`~uitpas_async.cli.login` and
-:mod:`~uitpas_async.cli.sandbox`. Exit status: 0 when everything asked for was done,
-1 when some reports failed, 2 for usage or configuration errors (missing
-credentials, bad period, ...), 130 when interrupted.
+:mod:`~uitpas_async.cli.finam`, :mod:`~uitpas_async.cli.login`,
+:mod:`~uitpas_async.cli.sandbox` and :mod:`~uitpas_async.cli.completion`. Exit
+status: 0 when everything asked for was done, 1 when some reports failed, 2 for usage
+or configuration errors (missing credentials, bad period, nothing can work, ...), 130
+when interrupted.
 """
 
 from __future__ import annotations
@@ -18,62 +19,80 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from uitpas_async import __version__
-from uitpas_async.cli import finam, login, reports, sandbox
-from uitpas_async.cli.args import sandbox_count
-from uitpas_async.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, say
-from uitpas_async.cli.sandbox import DEFAULT_SANDBOX_BALIES
+from uitpas_async.cli import completion, finam, login, reports, sandbox
+from uitpas_async.cli.args import CommandParser, explicit_sandbox, global_options
+from uitpas_async.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    say,
+    set_quiet,
+)
+from uitpas_async.cli.target import uitpas_options
 from uitpas_async.engine.errors import ConfigurationError, InvalidArgumentError, UitpasError
-from uitpas_async.xml_api.models import ENVIRONMENTS
 
 __all__ = ["build_parser", "main"]
 
-
-def _common_options() -> argparse.ArgumentParser:
-    """Return the parent parser of the options every command that calls an API takes."""
-    common = argparse.ArgumentParser(add_help=False)
-    target = common.add_argument_group("target")
-    target.add_argument("--env", choices=sorted(ENVIRONMENTS), help="UiTPAS environment")
-    target.add_argument("--base-url", help="API prefix URL (default: $UITPAS_BASE_URL or test)")
-    target.add_argument(
-        "--sandbox",
-        nargs="?",
-        type=sandbox_count,
-        const=DEFAULT_SANDBOX_BALIES,
-        default=None,
-        metavar="N",
-        help="run against an in-process sandbox (with N balies) instead; no configuration needed",
-    )
-    common.add_argument("-v", "--verbose", action="store_true", help="log every request")
-    return common
+_EXAMPLES = """\
+examples:
+  uitpas-async reports fetch --sandbox          try it all on a local sandbox
+  uitpas-async login --env prod                 log in once, as a balie employee
+  uitpas-async reports fetch --env prod --balies balies.csv --period 2024-Q1
+  uitpas-async reports summarize uitpas-reports
+  uitpas-async COMMAND --help                   every command's options and defaults
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``uitpas-async``."""
-    common = _common_options()
-    parser = argparse.ArgumentParser(
+    common = uitpas_options()
+    parser: argparse.ArgumentParser = CommandParser(
         prog="uitpas-async",
         description="Fetch UiTPAS financial reports and prices. Credentials come from "
         "UITPAS_CONSUMER_KEY, UITPAS_CONSUMER_SECRET, UITPAS_TOKEN and UITPAS_TOKEN_SECRET "
         "when all four are set, else from `uitpas-async login` for the environment.",
+        epilog=_EXAMPLES,
+        parents=[global_options(top=True)],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Every command's parser is a CommandParser too (argparse makes them of the top's class).
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="commands"
+    )
     reports.add_commands(commands, common)
-    finam.add_commands(commands, common)
+    finam.add_commands(commands, finam.finam_options())
     login.add_commands(commands, common)
     sandbox.add_commands(commands)
+    completion.add_commands(commands, parser)
+    parser.set_defaults(help_parser=parser)
     return parser
+
+
+#: What Ctrl-C prints unless the command set ``args.interrupted`` to its own words.
+_INTERRUPTED = "uitpas-async: interrupted"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if not arguments:
+        parser.print_help()
+        return EXIT_OK
+    args = parser.parse_args(explicit_sandbox(arguments))
+    handler: Callable[[argparse.Namespace], Any] | None = getattr(args, "handler", None)
+    if handler is None:
+        # A command group without its command: show what it offers.
+        group: argparse.ArgumentParser = args.help_parser
+        group.print_help(sys.stderr)
+        say(f"{group.prog}: choose a command", err=True)
+        return EXIT_USAGE if group is not parser else EXIT_OK
+    set_quiet(bool(getattr(args, "quiet", False)))
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler: Callable[[argparse.Namespace], Any] = args.handler
     try:
         return int(asyncio.run(handler(args)))
     except (ConfigurationError, InvalidArgumentError) as exc:
@@ -84,11 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except OSError as exc:
         # The output directory or the manifest cannot be written: a setup problem.
-        say(f"uitpas-async: cannot write {exc.filename or 'output'}: {exc.strerror}", err=True)
+        where = exc.filename or "the output"
+        say(f"uitpas-async: cannot write {where}: {exc.strerror or exc}", err=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        say("uitpas-async: interrupted; run the same command again to resume", err=True)
+        say(str(getattr(args, "interrupted", None) or _INTERRUPTED), err=True)
         return EXIT_INTERRUPTED
+    finally:
+        set_quiet(False)
 
 
 if __name__ == "__main__":

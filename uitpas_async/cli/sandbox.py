@@ -7,10 +7,17 @@ commands start without loading them.
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any
 
-from uitpas_async.cli.args import positive_float, sandbox_count
-from uitpas_async.cli.output import EXIT_OK, say
+from uitpas_async.cli.args import (
+    global_options,
+    non_negative_float,
+    port_number,
+    positive_float,
+    sandbox_count,
+)
+from uitpas_async.cli.output import EXIT_OK, note, say
 from uitpas_async.engine.config import PollPolicy
 
 __all__ = [
@@ -42,15 +49,16 @@ async def _cmd_sandbox(args: argparse.Namespace) -> int:
 
     def ready(sandbox: Any) -> None:
         credentials = sandbox.credentials
-        say(f"UITPAS_BASE_URL={sandbox.base_url}")
-        say(f"UITPAS_CONSUMER_KEY={credentials.consumer_key}")
-        say(f"UITPAS_CONSUMER_SECRET={credentials.consumer_secret}")
-        say(f"UITPAS_TOKEN={credentials.token}")
-        say(f"UITPAS_TOKEN_SECRET={credentials.token_secret}")
-        say("balies:")
+        # Lines a shell can run as they are: paste them, or eval "$(...)" them.
+        say(f"export UITPAS_BASE_URL={shlex.quote(sandbox.base_url)}")
+        say(f"export UITPAS_CONSUMER_KEY={shlex.quote(credentials.consumer_key)}")
+        say(f"export UITPAS_CONSUMER_SECRET={shlex.quote(credentials.consumer_secret)}")
+        say(f"export UITPAS_TOKEN={shlex.quote(credentials.token)}")
+        say(f"export UITPAS_TOKEN_SECRET={shlex.quote(credentials.token_secret)}")
+        say("# balies:")
         for balie in sandbox.balies:
-            say(f"  {balie.key}  {balie.name}")
-        say("serving until interrupted (Ctrl-C)", err=True)
+            say(f"#   {balie.key}  {balie.name}")
+        note("serving until interrupted (Ctrl-C)")
 
     await serve(config, args.host, args.port, ready=ready)
     return EXIT_OK
@@ -58,12 +66,32 @@ async def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``sandbox`` to the main command's subparsers."""
-    sandbox = commands.add_parser("sandbox", help="serve the sandbox and print its credentials")
-    sandbox.add_argument("--host", default=DEFAULT_HOST)
-    sandbox.add_argument("--port", type=int, default=DEFAULT_PORT)
-    sandbox.add_argument("--balies", type=sandbox_count, default=DEFAULT_SANDBOX_BALIES)
-    sandbox.add_argument(
-        "--median", type=positive_float, default=DEFAULT_SERVE_MEDIAN, help="generation seconds"
+    sandbox = commands.add_parser(
+        "sandbox",
+        parents=[global_options()],
+        help="serve the sandbox and print its credentials",
+        description="Serve a UiTPAS sandbox on this machine until Ctrl-C, and print "
+        "shell lines that point every other command at it.",
+        epilog='example:\n  eval "$(uitpas-async sandbox --port 8080 | grep ^export)"\n',
     )
-    sandbox.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma")
-    sandbox.set_defaults(handler=_cmd_sandbox, sandbox=None, verbose=False)
+    sandbox.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    sandbox.add_argument("--port", type=port_number, default=DEFAULT_PORT, help="port")
+    sandbox.add_argument(
+        "--balies", type=sandbox_count, default=DEFAULT_SANDBOX_BALIES, metavar="N", help="balies"
+    )
+    sandbox.add_argument(
+        "--median",
+        type=positive_float,
+        default=DEFAULT_SERVE_MEDIAN,
+        metavar="SECONDS",
+        help="median generation time of a report",
+    )
+    sandbox.add_argument(
+        "--sigma",
+        type=non_negative_float,
+        default=0.5,
+        help="lognormal spread of the generation time",
+    )
+    sandbox.set_defaults(
+        handler=_cmd_sandbox, sandbox=None, interrupted="uitpas-async: sandbox stopped"
+    )

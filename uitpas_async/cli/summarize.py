@@ -1,7 +1,8 @@
 """``uitpas-async reports summarize DIR``: total what each government owes, per period.
 
-Reads ``DIR/manifest.jsonl`` (written by ``reports fetch``) and every done report it
-lists, then writes, each atomically and owner-only (see
+Reads ``DIR/manifest.jsonl`` (which every ``reports fetch`` into DIR adds to) and every
+done UiTPAS report it lists that lies inside DIR (a path outside DIR is refused, never
+read), then writes, each atomically and owner-only (see
 :mod:`uitpas_async.cli.summary_files`):
 
 - ``DIR/summary/lines.csv``: every line, with its balie and period;
@@ -23,22 +24,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from uitpas_async.cli import summary_tables
-from uitpas_async.cli.args import positive_int
-from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME
+from uitpas_async.cli.args import global_options, positive_int
+from uitpas_async.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, MANIFEST_NAME, print_json
 from uitpas_async.cli.summary_files import (
     CSV_DIALECTS,
     DEFAULT_CSV_DIALECT,
     write_summary_files,
 )
 from uitpas_async.cli.summary_tables import (
+    PeriodTotal,
     SummaryEntry,
     SummaryProblem,
     SummaryTables,
@@ -46,6 +51,7 @@ from uitpas_async.cli.summary_tables import (
     period_label,
 )
 from uitpas_async.engine.filenames import escape_for_terminal
+from uitpas_async.engine.manifest import read_manifest
 from uitpas_async.reports.reader import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -65,6 +71,8 @@ __all__ = [
 ]
 
 SUMMARY_DIR = "summary"
+#: Providers whose reports are UiTPAS financial reports (the XML API and API 4.0).
+UITPAS_PROVIDERS = frozenset({"uitpas", "uitpas4"})
 UID_HELP = (
     "also write each line's UID; it identifies a passholder, so every output leaves it "
     "out unless this flag is given"
@@ -81,33 +89,41 @@ PROBLEM_COLUMNS = tuple(column.name for column in summary_tables.PROBLEM_COLUMNS
 
 
 def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[SummaryProblem]]:
-    records: list[dict[str, Any]] = []
-    problems: list[SummaryProblem] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                problems.append(SummaryProblem("manifest", "", str(path), f"line {number}: {exc}"))
-                continue
-            if not isinstance(record, dict):
-                problems.append(
-                    SummaryProblem("manifest", "", str(path), f"line {number}: not an object")
-                )
-                continue
-            records.append(record)
+    read = read_manifest(path)
+    problems = [SummaryProblem("manifest", "", str(path), problem) for problem in read.problems]
+    # Other providers' lines (Finam, ...) share the manifest; they are not UiTPAS reports.
+    records = [
+        record
+        for record in read.records
+        if record.get("provider", "uitpas") in UITPAS_PROVIDERS and "balie" in record
+    ]
     return records, problems
 
 
+def _inside(directory: Path, path: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(directory.resolve())
+    except OSError:
+        return False
+
+
 def _locate(directory: Path, recorded: str) -> Path:
-    """Find a manifest path: as written, or under DIR when DIR was moved or named otherwise."""
+    """Find a manifest path inside DIR: as written, or under DIR when DIR was moved.
+
+    Raises:
+        ReportFileError: the manifest names a file outside DIR (it is never read).
+    """
     path = Path(recorded)
     candidates = [path] if path.is_absolute() else [path, directory / path]
     # fetch lays reports out as OUT/<balie>/<file>; that survives moving OUT.
     candidates.append(directory / path.parent.name / path.name)
-    return next((candidate for candidate in candidates if candidate.is_file()), candidates[-1])
+    inside = [candidate for candidate in candidates if _inside(directory, candidate)]
+    found = next((candidate for candidate in inside if candidate.is_file()), None)
+    if found is not None:
+        return found
+    if path.is_file():
+        raise ReportFileError(f"outside {directory}: not summarized", path=recorded)
+    return inside[-1] if inside else directory / path.name
 
 
 def _read_entry(
@@ -221,13 +237,16 @@ def summarize_directory(
     stream: TextIO | None = None,
     limits: ArchiveLimits = DEFAULT_LIMITS,
     csv_dialect: str = DEFAULT_CSV_DIALECT,
+    as_json: bool = False,
 ) -> int:
     """Summarize the reports of ``directory/manifest.jsonl``; return the exit status.
 
     ``stream`` defaults to ``sys.stdout`` as it is at the call, not at import.
+    ``as_json`` prints the totals and problems as one JSON document instead of a table.
     """
     stream = stream if stream is not None else sys.stdout
     directory = Path(directory)
+    stream = stream or sys.stdout  # looked up now, so a redirected stdout is honoured
     manifest = directory / MANIFEST_NAME
     if not manifest.is_file():
         print(f"uitpas-async: no {MANIFEST_NAME} in {directory} (run reports fetch)", file=stream)
@@ -244,9 +263,12 @@ def summarize_directory(
     )
     out = directory / SUMMARY_DIR
     write_summary_files(out, tables, dialect=csv_dialect)
+    sheets = sum(len(entry.report.sheets) for entry in entries)
+    if as_json:
+        print_json(_summary_data(tables, problems, notes, len(entries), sheets, out), stream)
+        return EXIT_FAILED if problems else EXIT_OK
 
     _print_table(tables, stream)
-    sheets = sum(len(entry.report.sheets) for entry in entries)
     # Balie, member and file names come from servers: printed escaped.
     for note in notes:
         print(f"warning: {escape_for_terminal(note)}", file=stream)
@@ -265,6 +287,53 @@ def summarize_directory(
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def _summary_data(
+    tables: SummaryTables,
+    problems: Sequence[SummaryProblem],
+    notes: Sequence[str],
+    reports: int,
+    sheets: int,
+    out: Path,
+) -> dict[str, Any]:
+    """Return what ``--json`` prints: totals per period and government, problems, counts.
+
+    Money is text, so no float ever rounds a cent.
+    """
+    periods: dict[tuple[date | None, date | None], list[PeriodTotal]] = {}
+    for row in tables.government_totals:
+        periods.setdefault((row.start, row.end), []).append(row)
+    return {
+        "reports": reports,
+        "sheets": sheets,
+        "periods": [
+            {
+                "period": period_label(start, end),
+                "start": start.isoformat() if start else None,
+                "end": end.isoformat() if end else None,
+                "lines": sum(row.total.lines for row in rows),
+                "total_price": str(sum((row.total.total_price for row in rows), Decimal("0.00"))),
+                "contribution": str(sum((row.total.contribution for row in rows), Decimal("0.00"))),
+                "governments": [
+                    {
+                        "government": row.government,
+                        "balies": row.balies,
+                        "lines": row.total.lines,
+                        "total_price": str(row.total.total_price),
+                        "contribution": str(row.total.contribution),
+                        "stated_total": str(row.total.stated_total),
+                        "check": "ok" if row.total.balanced else "MISMATCH",
+                    }
+                    for row in rows
+                ],
+            }
+            for (start, end), rows in periods.items()
+        ],
+        "problems": [attrs.asdict(problem) for problem in problems],
+        "warnings": list(notes),
+        "written_to": str(out),
+    }
+
+
 async def _cmd_summarize(args: argparse.Namespace) -> int:
     limits = ArchiveLimits(max_total_bytes=args.max_report_bytes)
     # Reading workbooks is CPU work; a thread keeps the event loop of main() responsive.
@@ -274,6 +343,7 @@ async def _cmd_summarize(args: argparse.Namespace) -> int:
         include_uid=args.include_uid,
         limits=limits,
         csv_dialect=args.csv_dialect,
+        as_json=args.json,
     )
 
 
@@ -290,10 +360,11 @@ def add_summarize_flags(fetch: argparse.ArgumentParser) -> None:
 def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser) -> None:
     """Add ``reports summarize DIR`` to the ``reports`` subcommands."""
     # ``common`` holds target options (--env, --sandbox, ...); summarize reads files
-    # only, so it takes none of them, but keeps -v for main()'s logging setup.
+    # only, so it takes none of them, only -v and -q.
     del common
     summarize = reports_commands.add_parser(
         "summarize",
+        parents=[global_options()],
         help="total downloaded reports per balie and government",
         description="Read DIR/manifest.jsonl and every done report it lists; write "
         "DIR/summary/lines.csv (every line, with its balie and period), "
@@ -306,6 +377,7 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         "Privacy: the UID column identifies a passholder and is left out of every "
         "output unless --include-uid is given. Exit status 0: all sheets cross-check; "
         "1: a Total mismatch, or an unreadable or unfetched report; 2: no manifest.",
+        epilog="example:\n  uitpas-async reports summarize uitpas-reports --json\n",
     )
     summarize.add_argument("dir", metavar="DIR", help="the --out directory of reports fetch")
     summarize.add_argument("--include-uid", action="store_true", help=UID_HELP)
@@ -325,5 +397,5 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         "excel-nl (semicolons, decimal commas; what Excel in Belgium opens directly); "
         "summary.xlsx is the same either way; default %(default)s",
     )
-    summarize.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    summarize.add_argument("--json", action="store_true", help="print the summary as JSON")
     summarize.set_defaults(handler=_cmd_summarize)

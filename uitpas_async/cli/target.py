@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
-from uitpas_async.cli.output import say
+from uitpas_async.cli.args import add_sandbox_option, global_options
+from uitpas_async.cli.output import note
 from uitpas_async.cli.sandbox import (
     DEFAULT_SANDBOX_BALIES,
     SANDBOX_GENERATION_MEDIAN,
@@ -20,12 +22,19 @@ from uitpas_async.cli.sandbox import (
     SANDBOX_POLL,
 )
 from uitpas_async.engine.config import Limits
-from uitpas_async.engine.errors import ConfigurationError
+from uitpas_async.engine.errors import AuthenticationError, ConfigurationError, UitpasError
 from uitpas_async.xml_api.client import UitpasClient
 from uitpas_async.xml_api.credential_store import resolve_credentials
 from uitpas_async.xml_api.models import ENVIRONMENTS
 
-__all__ = ["BASE_URL_VARIABLE", "base_url_of", "connection", "first_balie"]
+__all__ = [
+    "BASE_URL_VARIABLE",
+    "base_url_of",
+    "connection",
+    "first_balie",
+    "stop_hint",
+    "uitpas_options",
+]
 
 #: Environment variable that points the commands at another UiTPAS base URL.
 BASE_URL_VARIABLE = "UITPAS_BASE_URL"
@@ -34,6 +43,38 @@ DEFAULT_ENVIRONMENT = "test"
 
 #: Balie keys and names (None when unknown).
 Balies = list[tuple[str, str | None]]
+
+
+def uitpas_options() -> argparse.ArgumentParser:
+    """Return the parent parser of every UiTPAS command: where it goes, and -v/-q.
+
+    A further UiTPAS API (``--api``) adds its choice to this group.
+    """
+    common = argparse.ArgumentParser(add_help=False, parents=[global_options()])
+    target = common.add_argument_group("target")
+    target.add_argument(
+        "--env",
+        choices=sorted(ENVIRONMENTS),
+        help=f"UiTPAS environment (default: ${BASE_URL_VARIABLE}, else {DEFAULT_ENVIRONMENT})",
+    )
+    target.add_argument("--base-url", metavar="URL", help="API prefix URL, instead of an --env")
+    add_sandbox_option(target, default=DEFAULT_SANDBOX_BALIES, what="balies")
+    return common
+
+
+def stop_hint(args: argparse.Namespace) -> Callable[[UitpasError], str]:
+    """Return what to tell the operator when no call of a batch can succeed."""
+
+    def hint(error: UitpasError) -> str:
+        if isinstance(error, AuthenticationError):
+            return (
+                "the credentials were refused: check them with `uitpas-async whoami`, "
+                "then run `uitpas-async login` (or fix the UITPAS_* variables)"
+            )
+        host = urlsplit(base_url_of(args)).hostname or base_url_of(args)
+        return f"cannot reach {host}: check the network and the URL (--env, --base-url)"
+
+    return hint
 
 
 def base_url_of(args: argparse.Namespace) -> str:
@@ -71,7 +112,7 @@ async def connection(
             sandbox.base_url, sandbox.credentials, limits=limits, poll=SANDBOX_POLL
         ) as client,
     ):
-        say(f"sandbox: {sandbox.base_url} with {len(sandbox.balies)} balies", err=True)
+        note(f"sandbox: {sandbox.base_url} with {len(sandbox.balies)} balies")
         yield client, [(balie.key, balie.name) for balie in sandbox.balies]
 
 

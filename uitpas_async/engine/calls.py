@@ -247,6 +247,12 @@ class CallPipeline:
         return self._run((send, request, None, False))
 
     async def _run_renewing_once(self, call: _Call[R, T]) -> T:
+        tokens = call[2]
+        if tokens is not None and tokens.fresh is None:
+            # Renew before this call's retries, not inside each attempt: a renewal retries
+            # its own requests, and retrying it again per attempt kept an unreachable API
+            # silent for minutes. (A token that goes stale while queued renews in the attempt.)
+            await tokens.token()
         try:
             return await self._run(call)
         except AuthenticationError as exc:

@@ -14,6 +14,7 @@ move is a bug that fails loudly.
 from __future__ import annotations
 
 import enum
+from datetime import date
 from typing import Any
 
 import attrs
@@ -82,3 +83,8 @@ class JobEvent:
     report_id: str | None = None
     report: DownloadedReport | None = None
     error: UitpasError | None = None
+    #: The period the job covers, once known (a "latest" request learns it when resolved).
+    start: date | None = None
+    end: date | None = None
+    #: The journal's key of the job (None when the request never got a period).
+    job_key: str | None = None

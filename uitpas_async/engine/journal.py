@@ -136,12 +136,14 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
     Raises:
         ConfigurationError: another process holds the lock.
     """
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-    # A lock file made by an older version may be wider; it names the journal's batch.
-    with contextlib.suppress(OSError):
-        os.fchmod(descriptor, FILE_MODE)
-    handle = os.fdopen(descriptor, "ab")
-    if fcntl is not None:
+    while True:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        # A lock file made by an older version may be wider; it names the journal's batch.
+        with contextlib.suppress(OSError):
+            os.fchmod(descriptor, FILE_MODE)
+        handle = os.fdopen(descriptor, "ab")
+        if fcntl is None:
+            return handle
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -150,7 +152,14 @@ def _lock_exclusively(path: Path) -> IO[bytes]:
                 f"another run is using the journal {path.name[: -len('.lock')]}; "
                 "wait for it to finish"
             ) from exc
-    return handle
+        # The run before may have removed the file between our open and our lock
+        # (see Journal.close): a lock on a removed file guards nothing, so try again.
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
 
 
 def _date(value: str | None) -> date | None:
@@ -175,8 +184,9 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = _lock_exclusively(self.path.with_name(self.path.name + ".lock"))
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock_path = self.path.with_name(self.path.name + ".lock")
+            self._lock = _lock_exclusively(self._lock_path)
         except OSError as exc:
             raise ConfigurationError(f"cannot open journal {self.path}: {exc}") from exc
         try:
@@ -224,9 +234,13 @@ class Journal:
             ) from exc
 
     def close(self) -> None:
-        """Close the database and let another run have it."""
+        """Close the database and let another run have it; the lock file goes too."""
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+        if fcntl is not None:
+            # Removed while still locked, so no run is left holding a stale file.
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path)
         self._lock.close()
 
     def is_empty(self) -> bool:

@@ -81,7 +81,7 @@ from uitpas_async.engine.reconcile import (
     has_earlier_output,
 )
 from uitpas_async.engine.retry import counting_unsafe_resends, may_have_reached_server
-from uitpas_async.engine.storage import TEMPORARY_PREFIX
+from uitpas_async.engine.storage import TEMPORARY_PREFIX, name_for_period
 
 __all__ = ["ReportOrchestrator", "ReportResult"]
 
@@ -350,6 +350,9 @@ class ReportOrchestrator:
                 job.entry.report_id,
                 job.report,
                 job.error,
+                job.entry.start,
+                job.entry.end,
+                job.request.job_key,
             )
         )
 
@@ -678,11 +681,15 @@ class ReportOrchestrator:
         if remaining <= 0:
             raise self._download_too_slow(job)
         try:
-            job.report = await _within(
+            report = await _within(
                 self.backend.download_report(job.request, report_id, directory), remaining
             )
         except asyncio.TimeoutError:
             raise self._download_too_slow(job) from None
+        if job.entry.start is not None and job.entry.end is not None:
+            # The period in the name keeps one owner's quarters apart in one folder.
+            report = name_for_period(report, job.entry.start, job.entry.end)
+        job.report = report
         self._move(
             job,
             JobState.DONE,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from uitpas_async.engine.errors import InvalidArgumentError
 
-__all__ = ["validate_period"]
+__all__ = ["period_label", "validate_period"]
 
 
 def validate_period(start: object, end: object) -> tuple[date, date]:
@@ -25,3 +25,16 @@ def validate_period(start: object, end: object) -> tuple[date, date]:
     if end < start:
         raise InvalidArgumentError(f"end {end.isoformat()} is before start {start.isoformat()}")
     return start, end
+
+
+def period_label(start: date, end: date) -> str:
+    """Return ``2024-Q1`` for a calendar quarter, else ``2024-01-01..2024-02-15``.
+
+    Both forms are what ``--period`` accepts, so a label can be pasted back.
+    """
+    quarter, remainder = divmod(start.month - 1, 3)
+    if start.day == 1 and remainder == 0:
+        after = date(start.year + 1, 1, 1) if quarter == 3 else date(start.year, start.month + 3, 1)
+        if end == after - timedelta(days=1):
+            return f"{start.year}-Q{quarter + 1}"
+    return f"{start.isoformat()}..{end.isoformat()}"

@@ -16,7 +16,6 @@ matches several jobs, or a job several lines, vouches for nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,9 +24,9 @@ import attrs
 
 from uitpas_async.engine.backend import JobRequest
 from uitpas_async.engine.errors import JournalMismatchError
+from uitpas_async.engine.manifest import MANIFEST_NAME, read_manifest
 
 __all__ = [
-    "MANIFEST_NAME",
     "file_sha256",
     "has_earlier_output",
     "ManifestReport",
@@ -37,12 +36,8 @@ __all__ = [
 
 log = logging.getLogger("uitpas_async")
 
-#: The manifest the command line writes beside the reports, one JSON object a line.
-MANIFEST_NAME = "manifest.jsonl"
 #: Folders of the output directory that hold no reports (``reports summarize`` output).
 NON_REPORT_FOLDERS = frozenset({"summary"})
-#: A manifest larger than this is not read (a line per report; 100k reports fit).
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 #: Report files named in a refusal, at most.
 NAMED_IN_REFUSAL = 3
 
@@ -86,24 +81,13 @@ def _report_files(out_dir: Path) -> set[Path]:
 
 def _manifest_lines(manifest: Path) -> list[dict[str, object]]:
     try:
-        with manifest.open("rb") as handle:
-            data = handle.read(MAX_MANIFEST_BYTES + 1)
+        read = read_manifest(manifest)
     except OSError as exc:
-        log.warning("cannot read %s: %s", manifest, exc.strerror)
+        log.warning("cannot read %s: %s", manifest, exc)
         return []
-    if len(data) > MAX_MANIFEST_BYTES:
-        log.warning("%s is over %d bytes; not read", manifest, MAX_MANIFEST_BYTES)
-        return []
-    lines = []
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            log.warning("%s line %d is not JSON; it vouches for nothing", manifest, number)
-            continue
-        if isinstance(record, dict):
-            lines.append(record)
-    return lines
+    for problem in read.problems:
+        log.warning("%s %s; it vouches for nothing", manifest, problem)
+    return list(read.records)
 
 
 def _text(record: dict[str, object], name: str) -> str | None:

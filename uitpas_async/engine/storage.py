@@ -14,14 +14,24 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+
+import attrs
 
 from uitpas_async.engine.errors import DownloadError, ReportTooLargeError
 from uitpas_async.engine.filenames import content_disposition_filename, safe_filename
 from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.periods import period_label
 from uitpas_async.engine.transport import StreamingResponse
 
-__all__ = ["DEFAULT_CONTENT_TYPE", "TEMPORARY_PREFIX", "check_zip", "store_report"]
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "TEMPORARY_PREFIX",
+    "check_zip",
+    "name_for_period",
+    "store_report",
+]
 
 #: Temporary downloads start with this; anything left with it after a crash is garbage.
 TEMPORARY_PREFIX = ".uitpas-partial-"
@@ -144,3 +154,36 @@ async def store_report(
         size=written,
         sha256=digest.hexdigest(),
     )
+
+
+def name_for_period(report: DownloadedReport, start: date, end: date) -> DownloadedReport:
+    """Rename a stored report so its name carries its period (``..._2024-Q1.zip``).
+
+    Servers name files by owner and creation time, so without this two quarters of
+    one balie cannot be told apart by name. The rename never replaces another file.
+
+    Raises:
+        DownloadError: the file cannot be renamed.
+    """
+    tag = "_" + period_label(start, end).replace("..", "_")
+    stem, dot, suffix = report.filename.rpartition(".")
+    if not dot:
+        stem, suffix = report.filename, ""
+    if stem.endswith(tag) or not report.path.is_file():
+        return report  # named already, or not a file this package stored
+    name = safe_filename(f"{stem}{tag}{dot}{suffix}", report.filename)
+    target = _final_path(report.path.parent, name, report.report_id)
+    try:
+        # A hard link fails rather than replace a file that appeared meanwhile.
+        os.link(report.path, target)
+        os.unlink(report.path)
+    except FileExistsError as exc:
+        raise DownloadError(f"cannot name the report {target.name}: the file exists") from exc
+    except OSError:
+        try:
+            if target.exists():
+                raise DownloadError(f"cannot name the report {target.name}: the file exists")
+            os.rename(report.path, target)
+        except OSError as exc:
+            raise DownloadError(f"cannot rename the report ({exc.strerror})") from exc
+    return attrs.evolve(report, path=target, filename=target.name)

@@ -8,6 +8,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from uitpas_async.engine.errors import ConfigurationError
+
 __all__ = ["DEFAULT_HOST", "LoopbackServer"]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,13 @@ class LoopbackServer:
         site = web.TCPSite(runner, self._host, self._port)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            # A busy port is a setup problem with an obvious fix, not a crash.
+            raise ConfigurationError(
+                f"the {self.label} cannot listen on {self._host}:{self._port}: "
+                f"{exc.strerror or exc} (choose another port with --port)"
+            ) from None
         except BaseException:
             await runner.cleanup()
             raise

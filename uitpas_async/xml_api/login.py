@@ -41,6 +41,7 @@ from uitpas_async.xml_api.login_protocol import (
     parse_access_token,
     parse_request_token,
     read_callback,
+    read_pasted_callback,
 )
 from uitpas_async.xml_api.models import Consumer, Credentials
 from uitpas_async.xml_api.protocol import join_prefix
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_LOGIN_TIMEOUT",
     "AccessToken",
     "CallbackListener",
+    "ReadPasted",
     "RequestToken",
     "access_token",
     "authorize_url",
@@ -72,6 +74,9 @@ USER_AGENT = "uitpas-async login"
 
 #: Opens a URL in the user's browser; returns whether it did.
 OpenBrowser = Callable[[str], Awaitable[bool]]
+#: Reads one pasted line (the callback URL or the verifier), or None when there is no
+#: more input; it is told why the previous paste was refused (None the first time).
+ReadPasted = Callable[[str | None], Awaitable[str | None]]
 
 
 def _check_base_url(base_url: str) -> str:
@@ -251,6 +256,27 @@ class CallbackListener(LoopbackServer):
             200,
         )
 
+    def submit(self, pasted: str) -> str | None:
+        """Take what the user pasted as if it were the callback; return why it was refused.
+
+        None means it was taken (verified, or a failed authorization that ends the wait)
+        or the login is over already.
+        """
+        result = self._future()
+        if result.done():
+            return None
+        verdict = read_pasted_callback(pasted, self._expected or "")
+        if verdict.outcome is CallbackOutcome.REJECTED:
+            self.rejected += 1
+            return verdict.reason
+        if verdict.outcome is CallbackOutcome.FAILED:
+            assert verdict.problem is not None
+            result.set_exception(login_error(verdict.problem, endpoint="oauth.authorize"))
+            return None
+        assert verdict.verifier is not None
+        result.set_result(verdict.verifier)
+        return None
+
     async def wait(self, timeout: float) -> str:
         """Return the verifier of the valid callback.
 
@@ -298,6 +324,18 @@ async def open_in_browser(url: str) -> bool:
         return True  # still starting: most likely a browser that has not returned yet
 
 
+async def _take_pasted(listener: CallbackListener, read_pasted: ReadPasted) -> None:
+    """Feed pasted lines to the listener until one is taken or the input ends."""
+    reason: str | None = None
+    while True:
+        text = await read_pasted(reason)
+        if text is None:
+            return  # no more input: only the callback can finish the login now
+        reason = listener.submit(text)
+        if reason is None:
+            return
+
+
 def _log_opener_failure(task: asyncio.Task[bool]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.info("could not open a browser: %s", type(task.exception()).__name__)
@@ -312,18 +350,23 @@ async def login(
     timeout: float = DEFAULT_LOGIN_TIMEOUT,
     session: aiohttp.ClientSession | None = None,
     lang: str | None = None,
+    port: int = 0,
+    read_pasted: ReadPasted | None = None,
 ) -> AccessToken:
     """Run the whole login: listener, request token, browser, verifier, access token.
 
     ``show_url`` receives the authorize URL before the browser opens (print it
     for machines without one); ``open_browser=None`` leaves opening it to the user.
+    ``port`` fixes the listener's port (for ``ssh -L PORT:127.0.0.1:PORT``; 0: any free
+    one). ``read_pasted``, when given, reads the callback URL or verifier the user
+    pastes, for a browser that cannot reach the listener; whichever comes first wins.
 
     Raises:
         LoginTimeoutError: no valid callback within ``timeout`` seconds.
         AuthorizationDeniedError, VerifierRejectedError, RequestTokenExpiredError:
             the authorization or the exchange failed.
     """
-    async with CallbackListener() as listener:
+    async with CallbackListener(port=port) as listener:
         token = await request_token(base_url, consumer, listener.callback_url, session=session)
         listener.expect(token)
         url = authorize_url(base_url, token, lang=lang)
@@ -333,16 +376,22 @@ async def login(
         if open_browser is not None:
             opener = asyncio.ensure_future(open_browser(url))
             opener.add_done_callback(_log_opener_failure)
+        paster = (
+            asyncio.ensure_future(_take_pasted(listener, read_pasted))
+            if read_pasted is not None
+            else None
+        )
         try:
             verifier = await listener.wait(timeout)
             if opener is not None and not opener.done():
                 # Let the opener finish its page (a driven browser shows the result).
                 await asyncio.wait({opener}, timeout=OPENER_GRACE)
         finally:
-            if opener is not None and not opener.done():
-                opener.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await opener
+            for task in (opener, paster):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
     access = await access_token(base_url, consumer, token, verifier, session=session)
     logger.debug("login finished for user %s", access.user_id)
     return access

@@ -58,6 +58,7 @@ __all__ = [
     "login_error",
     "parse_access_token",
     "parse_request_token",
+    "read_pasted_callback",
     "read_callback",
 ]
 
@@ -86,6 +87,10 @@ _PROBLEM_MESSAGES = {
 }
 #: What a problem name may look like; anything else is not echoed into a message.
 _PROBLEM_NAME = re.compile(r"[a-z_]{1,64}")
+#: What a verifier pasted on its own may look like: printable, no spaces, bounded.
+_VERIFIER = re.compile(r"[A-Za-z0-9._~+/=-]{1,256}")
+#: Longest pasted line read as a callback URL.
+MAX_PASTED_CHARS = 4096
 
 
 @attrs.frozen
@@ -311,3 +316,25 @@ def read_callback(params: Mapping[str, str], request_token: str) -> CallbackVerd
     if not verifier:
         return CallbackVerdict(CallbackOutcome.REJECTED, reason="the request has no oauth_verifier")
     return CallbackVerdict(CallbackOutcome.VERIFIED, verifier=verifier)
+
+
+def read_pasted_callback(text: str, request_token: str) -> CallbackVerdict:
+    """Judge what the user pasted: the callback URL from the browser, or the verifier alone.
+
+    A URL (or its query) goes through :func:`read_callback`, so it must name this
+    login's request token; a bare verifier is taken as it is.
+    """
+    value = text.strip()
+    if not value:
+        return CallbackVerdict(CallbackOutcome.REJECTED, reason="nothing was pasted")
+    if len(value) > MAX_PASTED_CHARS:
+        return CallbackVerdict(CallbackOutcome.REJECTED, reason="the pasted text is too long")
+    if "=" in value and ("?" in value or "&" in value or value.startswith("oauth_")):
+        query = urlsplit(value).query if "?" in value else value
+        return read_callback(dict(parse_qsl(query)), request_token)
+    if _VERIFIER.fullmatch(value):
+        return CallbackVerdict(CallbackOutcome.VERIFIED, verifier=value)
+    return CallbackVerdict(
+        CallbackOutcome.REJECTED,
+        reason="that is neither the callback URL nor a verifier",
+    )
