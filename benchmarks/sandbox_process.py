@@ -62,25 +62,9 @@ def running_sandbox(
     seed: int = 1,
 ) -> Iterator[SandboxInfo]:
     """Start ``python -m uitpas_async.sandbox`` and yield its announcement; stop it after."""
-    command = [
-        sys.executable,
-        "-m",
-        "uitpas_async.sandbox",
-        "--port",
-        "0",
-        "--balies",
-        str(balies),
-        "--median",
-        repr(median),
-        "--sigma",
-        repr(sigma),
-        "--time-scale",
-        repr(time_scale),
-        "--seed",
-        str(seed),
-    ]
-    if rate is not None:
-        command += ["--rate", repr(rate), "--rate-burst", repr(RATE_BURST)]
+    command = _command(
+        "uitpas_async.sandbox", ["--balies", str(balies)], median, sigma, time_scale, rate, seed
+    )
     with _announced(command) as data:
         base_url = data["base_url"]
         root_url = base_url[: base_url.index("/", len("http://"))]
@@ -135,32 +119,31 @@ def running_v4_sandbox(
     seed: int = 1,
 ) -> Iterator[V4SandboxInfo]:
     """Start ``python -m uitpas_async.v4.sandbox`` and yield its announcement; stop it after."""
-    command = [
-        sys.executable,
-        "-m",
-        "uitpas_async.v4.sandbox",
-        "--port",
-        "0",
-        "--organizers",
-        str(organizers),
-        "--median",
-        repr(median),
-        "--sigma",
-        repr(sigma),
-        "--time-scale",
-        repr(time_scale),
-        "--token-lifetime",
-        repr(token_lifetime),
-        "--seed",
-        str(seed),
-    ]
-    if rate is not None:
-        command += ["--rate", repr(rate), "--rate-burst", repr(RATE_BURST)]
+    own = ["--organizers", str(organizers), "--token-lifetime", repr(token_lifetime)]
+    command = _command("uitpas_async.v4.sandbox", own, median, sigma, time_scale, rate, seed)
     with _announced(command) as data:
         credentials = {"client_id": data["client_id"], "client_secret": data["client_secret"]}
         yield V4SandboxInfo(
             data["base_url"], data["token_url"], credentials, tuple(data["organizers"])
         )
+
+
+def _command(
+    module: str,
+    own: list[str],
+    median: float,
+    sigma: float,
+    time_scale: float,
+    rate: float | None,
+    seed: int,
+) -> list[str]:
+    """Return the command line of a sandbox module: its own options, then the load's."""
+    command = [sys.executable, "-m", module, "--port", "0", *own]
+    command += ["--median", repr(median), "--sigma", repr(sigma)]
+    command += ["--time-scale", repr(time_scale), "--seed", str(seed)]
+    if rate is not None:
+        command += ["--rate", repr(rate), "--rate-burst", repr(RATE_BURST)]
+    return command
 
 
 @contextlib.contextmanager

@@ -9,8 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from uitpas_async.sandboxkit.config import DEFAULT_RATE_BURST
-from uitpas_async.sandboxkit.loopback import DEFAULT_HOST
+from uitpas_async.sandboxkit.command import add_load_arguments, load_config
 from uitpas_async.sandboxkit.server import serve_until_cancelled
 from uitpas_async.v4.sandbox.config import V4SandboxConfig
 from uitpas_async.v4.sandbox.server import V4Sandbox
@@ -26,22 +25,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m uitpas_async.v4.sandbox",
         description="Serve a local imitation of UiTPAS API 4.0 until killed.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
+    add_load_arguments(parser, median=_DEFAULTS.generation_median)
     parser.add_argument(
         "--organizers", type=int, default=_DEFAULTS.organizers, help="organizers with reports"
-    )
-    parser.add_argument(
-        "--median", type=float, default=_DEFAULTS.generation_median, help="median generation s"
-    )
-    parser.add_argument("--sigma", type=float, default=0.0, help="lognormal sigma")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="server time multiplier")
-    parser.add_argument("--rate", type=float, default=None, help="requests per second limit")
-    parser.add_argument(
-        "--rate-burst",
-        type=float,
-        default=DEFAULT_RATE_BURST,
-        help="requests admitted back to back under --rate (token-bucket capacity)",
     )
     parser.add_argument(
         "--token-lifetime",
@@ -49,7 +35,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=_DEFAULTS.token_lifetime,
         help="server seconds an access token lives",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     return parser.parse_args(argv)
 
 
@@ -70,14 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the sandbox from the command line."""
     args = parse_args(argv)
     config = V4SandboxConfig(
-        organizers=args.organizers,
-        generation_median=args.median,
-        generation_sigma=args.sigma,
-        time_scale=args.time_scale,
-        rate_limit=args.rate,
-        rate_burst=args.rate_burst,
-        token_lifetime=args.token_lifetime,
-        seed=args.seed,
+        organizers=args.organizers, token_lifetime=args.token_lifetime, **load_config(args)
     )
     sandbox = V4Sandbox(config, host=args.host, port=args.port)
     with contextlib.suppress(KeyboardInterrupt):

@@ -25,7 +25,7 @@ from uitpas_async.sandboxkit.config import SandboxSetup
 from uitpas_async.sandboxkit.faults import FaultPlan
 from uitpas_async.sandboxkit.pipeline import Call, RequestPipeline, Route
 from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
-from uitpas_async.sandboxkit.stats import RequestStats
+from uitpas_async.sandboxkit.stats import RequestStats, report_timing
 from uitpas_async.sandboxkit.wire import Answer, bearer_token, json_answer, json_object
 from uitpas_async.v4.errors import (
     FORBIDDEN_TYPE,
@@ -101,17 +101,7 @@ class _Report:
 
     def timing(self) -> dict[str, Any]:
         """Return this report's record as JSON-ready data (what benchmarks read)."""
-        return {
-            "balie": self.organizer,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "created_at": self.created_at,
-            "ready_at": self.ready_at,
-            "completed_seen_at": self.completed_seen_at,
-            "status_polls": self.status_polls,
-            "failed": self.failed,
-            "forgotten": self.forgotten,
-        }
+        return report_timing(self, self.organizer)
 
 
 @attrs.define
