@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import grid, report
+from . import grid, report, v4
 from .runner import PROFILES, profile_ours, run_all
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the grid when asked (and always at smoke size, so the tests run its code).
     data["singles"] = grid.run_singles(profile, say)
     data["history"] = grid.run_history(profile, say)
+    # Issue 12: the UiTPAS API 4.0 scenario, at every size.
+    data["v4"] = v4.run_v4(profile, say)
     if args.grid or args.smoke:
         capacity = data["micro"]["capacity"]["requests_per_s"]
         data["grid"] = grid.run_grid(profile, say, capacity=capacity)

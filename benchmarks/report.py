@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .grid import grid_notes, render_grid
+from .v4 import render_v4, v4_rows
 
 __all__ = ["README_PATH", "analysis", "rows", "render_markdown", "update_readme"]
 
@@ -142,6 +143,7 @@ def rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "ok": all(ahead) if ahead else None,
         },
     ]
+    table += v4_rows(data)
     for row in table:
         row["verdict"] = _verdict(row["ok"])
     return table
@@ -231,7 +233,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             f"| {point['jobs']} | {_f(point['peak_rss_mb'], 1)} | {_f(point['makespan'], 1)} "
             f"| {_f(point['requests_per_job'], 2)} |"
         )
-    lines += ["", *render_grid(data)]
+    lines += ["", *render_v4(data)]
+    lines += [*render_grid(data)]
     lines += ["### What limits the misses", ""]
     for note in data.get("analysis", []):
         lines.append(f"- {note}")

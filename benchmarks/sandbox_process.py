@@ -12,7 +12,13 @@ from typing import Any
 
 import attrs
 
-__all__ = ["SandboxInfo", "fetch_stats", "running_sandbox"]
+__all__ = [
+    "SandboxInfo",
+    "V4SandboxInfo",
+    "fetch_stats",
+    "running_sandbox",
+    "running_v4_sandbox",
+]
 
 #: Seconds to wait for the sandbox's announcement line.
 STARTUP_TIMEOUT = 60.0
@@ -56,25 +62,93 @@ def running_sandbox(
     seed: int = 1,
 ) -> Iterator[SandboxInfo]:
     """Start ``python -m uitpas_async.sandbox`` and yield its announcement; stop it after."""
-    command = [
-        sys.executable,
-        "-m",
-        "uitpas_async.sandbox",
-        "--port",
-        "0",
-        "--balies",
-        str(balies),
-        "--median",
-        repr(median),
-        "--sigma",
-        repr(sigma),
-        "--time-scale",
-        repr(time_scale),
-        "--seed",
-        str(seed),
-    ]
+    command = _command(
+        "uitpas_async.sandbox", ["--balies", str(balies)], median, sigma, time_scale, rate, seed
+    )
+    with _announced(command) as data:
+        base_url = data["base_url"]
+        root_url = base_url[: base_url.index("/", len("http://"))]
+        credentials = {
+            name: data[name]
+            for name in ("consumer_key", "consumer_secret", "token", "token_secret")
+        }
+        yield SandboxInfo(base_url, root_url, credentials, tuple(key for key, _ in data["balies"]))
+
+
+def fetch_stats(root_url: str) -> dict[str, Any]:
+    """Return the sandbox's counters and per-report timings (``GET /_sandbox/stats``)."""
+    with urllib.request.urlopen(root_url + "/_sandbox/stats", timeout=60) as answer:  # noqa: S310
+        data: dict[str, Any] = json.loads(answer.read())
+    return data
+
+
+@attrs.frozen
+class V4SandboxInfo:
+    """What a started UiTPAS API 4.0 sandbox announced: its URLs, client, organizers."""
+
+    base_url: str
+    token_url: str
+    #: The sandbox's own public client id and secret (loopback only); never printed.
+    credentials: dict[str, str] = attrs.field(repr=False)
+    organizers: tuple[str, ...] = attrs.field(repr=False)
+
+    @property
+    def root_url(self) -> str:
+        """The server's root (its base URL: the 4.0 API has no path prefix)."""
+        return self.base_url
+
+    def as_child_input(self) -> dict[str, Any]:
+        """Return what a child process needs to talk to this sandbox."""
+        return {
+            "base_url": self.base_url,
+            "token_url": self.token_url,
+            "credentials": self.credentials,
+            "organizers": list(self.organizers),
+        }
+
+
+@contextlib.contextmanager
+def running_v4_sandbox(
+    *,
+    organizers: int,
+    median: float,
+    sigma: float,
+    time_scale: float,
+    token_lifetime: float,
+    rate: float | None = None,
+    seed: int = 1,
+) -> Iterator[V4SandboxInfo]:
+    """Start ``python -m uitpas_async.v4.sandbox`` and yield its announcement; stop it after."""
+    own = ["--organizers", str(organizers), "--token-lifetime", repr(token_lifetime)]
+    command = _command("uitpas_async.v4.sandbox", own, median, sigma, time_scale, rate, seed)
+    with _announced(command) as data:
+        credentials = {"client_id": data["client_id"], "client_secret": data["client_secret"]}
+        yield V4SandboxInfo(
+            data["base_url"], data["token_url"], credentials, tuple(data["organizers"])
+        )
+
+
+def _command(
+    module: str,
+    own: list[str],
+    median: float,
+    sigma: float,
+    time_scale: float,
+    rate: float | None,
+    seed: int,
+) -> list[str]:
+    """Return the command line of a sandbox module: its own options, then the load's."""
+    command = [sys.executable, "-m", module, "--port", "0", *own]
+    command += ["--median", repr(median), "--sigma", repr(sigma)]
+    command += ["--time-scale", repr(time_scale), "--seed", str(seed)]
     if rate is not None:
         command += ["--rate", repr(rate), "--rate-burst", repr(RATE_BURST)]
+    return command
+
+
+@contextlib.contextmanager
+def _announced(command: list[str]) -> Iterator[dict[str, Any]]:
+    """Run a sandbox command; yield the JSON line it announces itself with; stop it after."""
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -83,14 +157,7 @@ def running_sandbox(
         line = process.stdout.readline()
         if not line:
             raise RuntimeError("the sandbox exited before announcing itself")
-        data = json.loads(line)
-        base_url = data["base_url"]
-        root_url = base_url[: base_url.index("/", len("http://"))]
-        credentials = {
-            name: data[name]
-            for name in ("consumer_key", "consumer_secret", "token", "token_secret")
-        }
-        yield SandboxInfo(base_url, root_url, credentials, tuple(key for key, _ in data["balies"]))
+        yield json.loads(line)
     finally:
         process.terminate()
         try:
@@ -98,10 +165,3 @@ def running_sandbox(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def fetch_stats(root_url: str) -> dict[str, Any]:
-    """Return the sandbox's counters and per-report timings (``GET /_sandbox/stats``)."""
-    with urllib.request.urlopen(root_url + "/_sandbox/stats", timeout=60) as answer:  # noqa: S310
-        data: dict[str, Any] = json.loads(answer.read())
-    return data

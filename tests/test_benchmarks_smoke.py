@@ -30,7 +30,7 @@ def test_smoke_run_writes_the_expected_json(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     data = json.loads(out.read_text(encoding="utf-8"))
     assert {"micro", "no_rate_limit", "rate_limited", "memory", "rows", "machine"} <= set(data)
-    assert [row["row"] for row in data["rows"]] == list(range(1, 9))
+    assert [row["row"] for row in data["rows"]] == list(range(1, 10))
     assert {"verdict", "figure", "target"} <= set(data["rows"][0])
     assert {"signer", "status_call", "capacity"} <= set(data["micro"])
     assert data["micro"]["signer"]["identical"] is True
@@ -41,4 +41,13 @@ def test_smoke_run_writes_the_expected_json(tmp_path: Path) -> None:
         assert ours["auth_failures"] == 0
         assert {"makespan_over_lb", "lag_p95", "polls_median", "requests"} <= set(ours)
     assert data["memory"]["points"]
+    # Issue 12: the UiTPAS API 4.0 scenario, through its own sandbox process.
+    for scenario in ("no_rate_limit", "rate_limited"):
+        v4 = data["v4"][scenario]
+        assert v4["client"] == "uitpas_async-v4"
+        assert v4["done"] == v4["jobs"] == v4["reports"]
+        assert v4["duplicate_creates"] == 0
+        assert v4["token_renewals"] >= 1
+        assert v4["tokens_issued"] == v4["token_renewals"]
+        assert {"makespan_over_lb", "lag_p95", "polls_median", "requests_per_job"} <= set(v4)
     assert readme.read_bytes() == readme_before

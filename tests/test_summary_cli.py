@@ -336,3 +336,17 @@ def test_fetch_then_summarize_end_to_end(tmp_path: Path) -> None:
         Decimal(line["contribution"]) for line in lines
     )
     assert "uid" not in lines[0]
+
+
+@pytest.mark.parametrize("api", ["xml", "4"])
+def test_fetch_summarize_takes_the_csv_dialect(tmp_path: Path, api: str) -> None:
+    """``reports fetch --summarize --csv-dialect excel-nl`` writes ';' and decimal commas."""
+    out = tmp_path / "out"
+    command = ["reports", "fetch", "--api", api, "--sandbox", "2", "--out", str(out)]
+    assert main([*command, "--summarize", "--csv-dialect", "excel-nl"]) == 0
+    text = (out / "summary" / "totals.csv").read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].count(";") == len(TOTAL_COLUMNS) - 1
+    totals = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert totals
+    assert all(t["check"] == "ok" for t in totals)
+    assert all("," in t["contribution"] and "." not in t["contribution"] for t in totals)

@@ -203,7 +203,11 @@ async def _cmd_reports_fetch(args: argparse.Namespace) -> int:
         )
     if args.summarize:
         summary = await asyncio.to_thread(
-            summarize_directory, Path(args.out), include_uid=args.include_uid, as_json=args.json
+            summarize_directory,
+            Path(args.out),
+            include_uid=args.include_uid,
+            csv_dialect=args.csv_dialect,
+            as_json=args.json,
         )
         status = max(status, summary)
     return status

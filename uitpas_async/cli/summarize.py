@@ -65,6 +65,7 @@ from uitpas_async.reports.reader import (
 __all__ = [
     "LINE_COLUMNS",
     "TOTAL_COLUMNS",
+    "add_csv_dialect_flag",
     "add_summarize_command",
     "add_summarize_flags",
     "summarize_directory",
@@ -347,14 +348,27 @@ async def _cmd_summarize(args: argparse.Namespace) -> int:
     )
 
 
+def add_csv_dialect_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--csv-dialect`` (``reports summarize``, and ``reports fetch --summarize``)."""
+    parser.add_argument(
+        "--csv-dialect",
+        choices=sorted(CSV_DIALECTS),
+        default=DEFAULT_CSV_DIALECT,
+        help="how the CSVs are written: rfc4180 (commas, decimal points; for programs) or "
+        "excel-nl (semicolons, decimal commas; what Excel in Belgium opens directly); "
+        "summary.xlsx is the same either way; default %(default)s",
+    )
+
+
 def add_summarize_flags(fetch: argparse.ArgumentParser) -> None:
-    """Add ``--summarize`` and ``--include-uid`` to ``reports fetch``."""
+    """Add ``--summarize``, ``--include-uid`` and ``--csv-dialect`` to ``reports fetch``."""
     fetch.add_argument(
         "--summarize",
         action="store_true",
         help="after fetching, total the reports as 'reports summarize OUT' does",
     )
     fetch.add_argument("--include-uid", action="store_true", help=UID_HELP)
+    add_csv_dialect_flag(fetch)
 
 
 def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser) -> None:
@@ -389,13 +403,6 @@ def add_summarize_command(reports_commands: Any, common: argparse.ArgumentParser
         help="refuse a report zip larger than N bytes, or expanding past N (zip bombs); "
         "default %(default)s",
     )
-    summarize.add_argument(
-        "--csv-dialect",
-        choices=sorted(CSV_DIALECTS),
-        default=DEFAULT_CSV_DIALECT,
-        help="how the CSVs are written: rfc4180 (commas, decimal points; for programs) or "
-        "excel-nl (semicolons, decimal commas; what Excel in Belgium opens directly); "
-        "summary.xlsx is the same either way; default %(default)s",
-    )
+    add_csv_dialect_flag(summarize)
     summarize.add_argument("--json", action="store_true", help="print the summary as JSON")
     summarize.set_defaults(handler=_cmd_summarize)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,12 @@ from uitpas_async.engine.errors import ConfigurationError
 from uitpas_async.engine.orchestrator import ReportResult
 from uitpas_async.v4.client import UitpasV4Client
 from uitpas_async.v4.credential_store import resolve_credentials, save_credentials
-from uitpas_async.v4.models import ClientCredentials, OrganizerReportRequest
+from uitpas_async.v4.models import (
+    CLIENT_ID_VARIABLE,
+    CLIENT_SECRET_VARIABLE,
+    ClientCredentials,
+    OrganizerReportRequest,
+)
 from uitpas_async.v4.protocol import endpoints_for
 
 __all__ = [
@@ -53,6 +59,8 @@ API_CHOICES = ("xml", "4")
 BASE_URL_VARIABLE = "UITPAS_BASE_URL"
 TOKEN_URL_VARIABLE = "UITPAS_TOKEN_URL"  # noqa: S105 (a variable name)
 _ORGANIZER_HEADERS = ("organizer", "organizer_id", "id")
+#: Longest client id or secret line read from standard input.
+MAX_ANSWER_CHARS = 4096
 
 #: Organizers (id, name or None).
 Organizers = list[tuple[str, str | None]]
@@ -206,11 +214,36 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
     )
 
 
+def _ask(prompt: str, *, secret: bool) -> str:
+    """Ask on the terminal (the secret without echo), or read a line of piped stdin."""
+    if sys.stdin.isatty():
+        if secret:
+            return getpass.getpass(prompt).strip()
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+    # No terminal (a pipe, a here-document): one line each, nothing echoed or prompted.
+    line = sys.stdin.readline(MAX_ANSWER_CHARS)
+    if not line.strip():
+        what = "client secret" if secret else "client id"
+        raise ConfigurationError(
+            f"no {what} given: type it when asked, pipe it on standard input, or set "
+            f"{CLIENT_ID_VARIABLE} and {CLIENT_SECRET_VARIABLE}"
+        )
+    return line.strip()
+
+
+def _login_credentials() -> ClientCredentials:
+    """Return the client id and secret from the environment when both are set, else ask."""
+    if os.environ.get(CLIENT_ID_VARIABLE) and os.environ.get(CLIENT_SECRET_VARIABLE):
+        return ClientCredentials.from_env()
+    client_id = _ask("UiTPAS 4.0 client id: ", secret=False)
+    return ClientCredentials(client_id, _ask("client secret (hidden): ", secret=True))
+
+
 async def cmd_login(args: argparse.Namespace) -> int:
-    """``login --api 4``: ask for the client id and secret, and save them (no browser)."""
+    """``login --api 4``: take the client id and secret, and save them (no browser)."""
     base_url, _ = _endpoints(args)
-    client_id = (await asyncio.to_thread(input, "UiTPAS 4.0 client id: ")).strip()
-    secret = (await asyncio.to_thread(getpass.getpass, "client secret: ")).strip()
-    path = save_credentials(base_url, ClientCredentials(client_id, secret))
+    credentials = await asyncio.to_thread(_login_credentials)
+    path = save_credentials(base_url, credentials)
     say(f"saved the client credentials for {base_url} in {path}")
     return EXIT_OK

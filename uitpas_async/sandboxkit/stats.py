@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from datetime import date
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
-__all__ = ["RequestStats"]
+__all__ = ["RequestStats", "TimedReport", "report_timing"]
 
 
 def _per_endpoint(stats: RequestStats) -> dict[str, int]:
@@ -47,3 +48,33 @@ class RequestStats:
     def as_dict(self) -> dict[str, Any]:
         """Return the counters as JSON-ready data."""
         return attrs.asdict(self)
+
+
+class TimedReport(Protocol):
+    """What a sandbox's report records for ``GET /_sandbox/stats`` (server monotonic clock)."""
+
+    start: date
+    end: date
+    created_at: float
+    #: From this instant the status says it is ready.
+    ready_at: float
+    #: The first status answer that said ready, if any.
+    completed_seen_at: float | None
+    status_polls: int
+    failed: bool
+    forgotten: bool
+
+
+def report_timing(report: TimedReport, subject: str) -> dict[str, Any]:
+    """Return a report's timings as the benchmarks read them (``subject`` under "balie")."""
+    return {
+        "balie": subject,
+        "start": report.start.isoformat(),
+        "end": report.end.isoformat(),
+        "created_at": report.created_at,
+        "ready_at": report.ready_at,
+        "completed_seen_at": report.completed_seen_at,
+        "status_polls": report.status_polls,
+        "failed": report.failed,
+        "forgotten": report.forgotten,
+    }

@@ -20,16 +20,19 @@ from uitpas_async.v4.models import CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE, C
 __all__ = ["default_path", "load_credentials", "resolve_credentials", "save_credentials"]
 
 FILE_NAME = "uitpas4-credentials.json"
+#: Names a directory to use instead of the user's config directory: the same variable
+#: as the XML API's store, so one setting (tests, containers) moves both files.
+CONFIG_DIR_VARIABLE = "UITPAS_CONFIG_DIR"
 #: Largest credentials file read.
 MAX_FILE_BYTES = 1024 * 1024
 
 
 def default_path() -> Path:
-    """Return the per-user credentials file (``$UITPAS_ASYNC_CONFIG_DIR`` overrides the folder)."""
-    folder = os.environ.get("UITPAS_ASYNC_CONFIG_DIR") or platformdirs.user_config_dir(
-        "uitpas-async"
-    )
-    return Path(folder) / FILE_NAME
+    """Return the per-user credentials file (``$UITPAS_CONFIG_DIR`` overrides the folder)."""
+    override = os.environ.get(CONFIG_DIR_VARIABLE)
+    if override:
+        return Path(override).expanduser() / FILE_NAME
+    return Path(platformdirs.user_config_dir("uitpas-async", appauthor=False)) / FILE_NAME
 
 
 def _read(path: Path) -> dict[str, dict[str, str]]:

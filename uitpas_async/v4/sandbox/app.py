@@ -25,7 +25,7 @@ from uitpas_async.sandboxkit.config import SandboxSetup
 from uitpas_async.sandboxkit.faults import FaultPlan
 from uitpas_async.sandboxkit.pipeline import Call, RequestPipeline, Route
 from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
-from uitpas_async.sandboxkit.stats import RequestStats
+from uitpas_async.sandboxkit.stats import RequestStats, report_timing
 from uitpas_async.sandboxkit.wire import Answer, bearer_token, json_answer, json_object
 from uitpas_async.v4.errors import (
     FORBIDDEN_TYPE,
@@ -93,6 +93,15 @@ class _Report:
     ready_at: float
     failed: bool
     forgotten: bool = False
+    #: Monotonic clock reading at creation (``ready_at`` minus the generation time).
+    created_at: float = 0.0
+    status_polls: int = 0
+    #: Monotonic clock reading of the first status answer that said AVAILABLE.
+    completed_seen_at: float | None = None
+
+    def timing(self) -> dict[str, Any]:
+        """Return this report's record as JSON-ready data (what benchmarks read)."""
+        return report_timing(self, self.organizer)
 
 
 @attrs.define
@@ -181,6 +190,12 @@ class V4Pipeline(RequestPipeline[V4FaultRule, _Context, V4State]):
         ]
 
     # -- control ------------------------------------------------------------------------
+
+    def stats_data(self) -> dict[str, Any]:
+        """Return the counters, the server's clock and every report's timings."""
+        data = super().stats_data()
+        data["reports"] = {str(report.id): report.timing() for report in self.reports.values()}
+        return data
 
     def expire_tokens(self) -> None:
         """Make every issued token expired now (a batch then meets a 401 and renews)."""
@@ -284,6 +299,9 @@ class V4Pipeline(RequestPipeline[V4FaultRule, _Context, V4State]):
         if report is None:
             return _problem(REPORT_NOT_FOUND_TYPE, "Report not found", 404)
         if endpoint == "status":
+            report.status_polls += 1
+            if report.completed_seen_at is None and self._status(report) == "AVAILABLE":
+                report.completed_seen_at = self._clock()
             return json_answer(self._report_json(report, with_period=False))
         if self._status(report) != "AVAILABLE":
             return _problem(
@@ -324,8 +342,10 @@ class V4Pipeline(RequestPipeline[V4FaultRule, _Context, V4State]):
         lifetime = self.v4_config.token_lifetime
         self.tokens[token] = self._clock() + self.v4_config.scaled(lifetime)
         self.v4_stats.tokens_issued += 1
+        # Real seconds, as a real server says; under a time scale the token lives less.
+        expires_in = max(1, round(self.v4_config.scaled(lifetime)))
         return json_answer(
-            {"access_token": token, "expires_in": int(lifetime), "token_type": "Bearer"}
+            {"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}
         )
 
     def _permissions(self) -> list[dict[str, Any]]:
@@ -365,6 +385,7 @@ class V4Pipeline(RequestPipeline[V4FaultRule, _Context, V4State]):
                 400,
                 "endDate before startDate",
             )
+        now = self._clock()
         report = _Report(
             id=next(self._ids),
             organizer=context.organizer,
@@ -373,8 +394,9 @@ class V4Pipeline(RequestPipeline[V4FaultRule, _Context, V4State]):
             created=datetime.fromtimestamp(self._wall_clock(), _BELGIAN_OFFSET).replace(
                 microsecond=0
             ),
-            ready_at=self._clock() + self.v4_config.generation_seconds(self._rng),
+            ready_at=now + self.v4_config.generation_seconds(self._rng),
             failed=fail or context.organizer in self.v4_config.empty_organizers,
+            created_at=now,
         )
         self.reports[report.id] = report
         context.created = report.id

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import attrs
 
 from uitpas_async.sandboxkit.report_content import generate_sheets, report_zip
-from uitpas_async.sandboxkit.stats import RequestStats
+from uitpas_async.sandboxkit.stats import RequestStats, report_timing
 from uitpas_async.sandboxkit.wire import Answer
 from uitpas_async.xml_api.sandbox.config import ENDPOINTS, FAULT_KINDS, SandboxBalie, SandboxConfig
 from uitpas_async.xml_api.sandbox.periods import past_quarters, to_brussels
@@ -115,18 +115,7 @@ class SandboxReport:
 
     def timing(self) -> dict[str, Any]:
         """Return this report's record as JSON-ready data."""
-        return {
-            "balie": self.balie_key,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "created_at": self.created_at,
-            "ready_at": self.ready_at,
-            "completed_seen_at": self.completed_seen_at,
-            "status_polls": self.status_polls,
-            "downloads": self.downloads,
-            "failed": self.failed,
-            "forgotten": self.forgotten,
-        }
+        return {**report_timing(self, self.balie_key), "downloads": self.downloads}
 
 
 @attrs.define
