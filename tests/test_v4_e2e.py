@@ -101,8 +101,14 @@ async def test_sandbox_answers_validate_against_the_openapi_schemas() -> None:
 
 async def test_three_hundred_organizers_with_every_fault_kind(tmp_path: Path) -> None:
     """300 organizers under every fault kind: each ends intact or failed with a fitting error."""
-    # About one request in eight gets a fault; a revoked token hits every job in flight.
+    # Every kind bites for sure, once, early; then about one request in eight gets a
+    # fault (a revoked token hits every job in flight).
     rules = [
+        V4FaultRule(kind, count=1, delay=1.0 if kind == "slow" else 0.0)
+        for kind in FAULT_KINDS
+        if kind != "revoke_token"
+    ]
+    rules += [
         V4FaultRule(
             kind,
             probability=0.01,
