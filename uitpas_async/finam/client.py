@@ -28,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import attrs
 
-from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.backend import JobRequest, StartedReport, expect_request
 from uitpas_async.engine.calls import CallPipeline, check_base_url, connection_pool_size
 from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
@@ -318,11 +318,7 @@ class FinamClient(HttpClientBase):
 
     @staticmethod
     def _request(request: JobRequest) -> AccountReportRequest:
-        if not isinstance(request, AccountReportRequest):
-            raise InvalidArgumentError(
-                f"the Finam backend takes AccountReportRequest, not {type(request).__name__}"
-            )
-        return request
+        return expect_request(request, AccountReportRequest, "Finam")
 
     async def resolve_request(self, request: JobRequest) -> AccountReportRequest:
         """Return the request: its dates are settled when it is made."""
