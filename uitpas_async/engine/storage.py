@@ -13,9 +13,10 @@ import hashlib
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 import attrs
 
@@ -28,8 +29,10 @@ from uitpas_async.engine.transport import StreamingResponse
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "TEMPORARY_PREFIX",
+    "DownloadCall",
     "check_zip",
     "name_for_period",
+    "store_or_refuse",
     "store_report",
 ]
 
@@ -39,6 +42,67 @@ TEMPORARY_PREFIX = ".uitpas-partial-"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: Directories created for reports are owner-only too.
 DIRECTORY_MODE = 0o700
+
+
+class _Endpointed(Protocol):
+    @property
+    def endpoint(self) -> str:
+        """The request's endpoint name."""
+        ...
+
+
+_Req = TypeVar("_Req", bound=_Endpointed)
+
+
+@attrs.frozen
+class DownloadCall(Generic[_Req]):
+    """A download as the call pipeline sees it: the request, and where its report goes."""
+
+    request: _Req
+    directory: Path
+    report_id: str
+    #: The provider's name for the file when the server proposes none.
+    fallback_filename: str
+
+    @property
+    def endpoint(self) -> str:
+        """The request's endpoint name."""
+        return self.request.endpoint
+
+    @property
+    def idempotent(self) -> bool:
+        """A download may be sent again."""
+        return True
+
+
+def _not_ok(response: StreamingResponse) -> bool:
+    return response.status != 200
+
+
+async def store_or_refuse(
+    response: StreamingResponse,
+    store: Callable[[StreamingResponse], Awaitable[DownloadedReport]],
+    *,
+    endpoint: str,
+    check_refusal: Callable[[int, Mapping[str, str], bytes], object],
+    max_refusal_bytes: int,
+    refused: Callable[[StreamingResponse], bool] = _not_ok,
+    instead: str = " instead of the report",
+) -> DownloadedReport:
+    """Store a download answer with ``store``, or raise the provider's error for a refusal.
+
+    A refusal (by default any status but 200) is read, at most ``max_refusal_bytes``,
+    and handed to ``check_refusal``, the provider's pure answer check, which raises
+    its typed error; one that check lets pass is still no report.
+
+    Raises:
+        DownloadError: a refusal the check let pass, or what ``store`` raises.
+    """
+    if refused(response):
+        body = await response.read(max_refusal_bytes)
+        check_refusal(response.status, response.headers, body)
+        raise DownloadError(f"{endpoint}: HTTP {response.status}{instead}", status=response.status)
+    return await store(response)
 
 
 def check_zip(path: Path) -> None:
