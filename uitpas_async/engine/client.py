@@ -10,13 +10,17 @@ timeout), logged by status and never by URL (a link may be pre-signed).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 
 from uitpas_async.engine.calls import CallPipeline, connection_pool_size
 from uitpas_async.engine.config import Limits, PollPolicy, RetryPolicy, Timeouts
+from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.storage import DownloadCall, Refusal, store_or_refuse, store_report
 from uitpas_async.engine.transport import (
     Authorize,
     HttpClientBase,
@@ -44,22 +48,16 @@ class PipelineClient(HttpClientBase):
     _clock: Callable[[], float]
     _calls: CallPipeline
 
-    def _wire(
+    def _use_policies(
         self,
-        session: aiohttp.ClientSession | None,
-        *,
         timeouts: Timeouts,
         limits: Limits,
         retry: RetryPolicy,
         poll: PollPolicy,
         sleep: Sleep,
         clock: Callable[[], float],
-        user_agent: str,
-        urgency: Mapping[str, int],
-        renews_tokens: bool,
-        per_endpoint_rate: float | None = None,
     ) -> None:
-        """Keep the policies and clocks, and build the session and the call pipeline."""
+        """Keep the policies and the clocks, in the order of every client's constructor."""
         self.timeouts = timeouts
         self.limits = limits
         self.retry_policy = retry
@@ -67,20 +65,31 @@ class PipelineClient(HttpClientBase):
         # Injected so tests and benchmarks never really wait.
         self._sleep = sleep
         self._clock = clock
+
+    def _connect(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        user_agent: str,
+        urgency: Mapping[str, int],
+        renews_tokens: bool,
+        per_endpoint_rate: float | None = None,
+    ) -> None:
+        """Build the HTTP session and the call pipeline from the policies kept."""
         self._http = HttpSession(
             session,
-            pool_size=connection_pool_size(limits, renews_tokens=renews_tokens),
-            connect_timeout=timeouts.connect,
+            pool_size=connection_pool_size(self.limits, renews_tokens=renews_tokens),
+            connect_timeout=self.timeouts.connect,
             user_agent=user_agent,
         )
         # Hold, pacing by urgency (and per endpoint, if given), slots and retries.
         self._calls = CallPipeline(
-            limits=limits,
-            retry=retry,
+            limits=self.limits,
+            retry=self.retry_policy,
             urgency=urgency,
             per_endpoint_rate=per_endpoint_rate,
-            sleep=sleep,
-            clock=clock,
+            sleep=self._sleep,
+            clock=self._clock,
         )
 
     async def close(self) -> None:
@@ -142,3 +151,26 @@ class PipelineClient(HttpClientBase):
         ) as stream:
             self._log.debug("%s %s -> %d", method, endpoint, stream.status)
             yield stream
+
+    async def _download_report(
+        self,
+        call: DownloadCall[Any],
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        refusal: Refusal,
+        authorize: Authorize | None = None,
+    ) -> DownloadedReport:
+        """One download attempt: stream a zip report into place, or raise for a refusal."""
+        async with self._stream_download(
+            method, url, endpoint=call.endpoint, headers=headers, authorize=authorize
+        ) as stream:
+            store = functools.partial(
+                store_report,
+                dest_dir=call.directory,
+                report_id=call.report_id,
+                max_bytes=self.limits.max_download_bytes,
+                fallback_filename=call.fallback_filename,
+            )
+            return await store_or_refuse(stream, store, endpoint=call.endpoint, refusal=refusal)

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "TEMPORARY_PREFIX",
     "DownloadCall",
+    "Refusal",
     "check_zip",
     "name_for_period",
     "store_or_refuse",
@@ -79,29 +80,41 @@ def _not_ok(response: StreamingResponse) -> bool:
     return response.status != 200
 
 
+@attrs.frozen
+class Refusal:
+    """How a provider reads a download answer that is no report: its pure check and a cap."""
+
+    #: The provider's answer check, given status, headers and body; raises its typed error.
+    check: Callable[[int, Mapping[str, str], bytes], object]
+    #: The most bytes of a refusal read for its error.
+    max_bytes: int
+    #: Whether an answer is a refusal (by default: any status but 200).
+    refused: Callable[[StreamingResponse], bool] = _not_ok
+    #: What the error says a refusal the check let pass came instead of.
+    instead: str = " instead of the report"
+
+
 async def store_or_refuse(
     response: StreamingResponse,
     store: Callable[[StreamingResponse], Awaitable[DownloadedReport]],
     *,
     endpoint: str,
-    check_refusal: Callable[[int, Mapping[str, str], bytes], object],
-    max_refusal_bytes: int,
-    refused: Callable[[StreamingResponse], bool] = _not_ok,
-    instead: str = " instead of the report",
+    refusal: Refusal,
 ) -> DownloadedReport:
     """Store a download answer with ``store``, or raise the provider's error for a refusal.
 
-    A refusal (by default any status but 200) is read, at most ``max_refusal_bytes``,
-    and handed to ``check_refusal``, the provider's pure answer check, which raises
-    its typed error; one that check lets pass is still no report.
+    A refusal is read (at most ``refusal.max_bytes``) and handed to the provider's
+    check, which raises its typed error; one that check lets pass is still no report.
 
     Raises:
         DownloadError: a refusal the check let pass, or what ``store`` raises.
     """
-    if refused(response):
-        body = await response.read(max_refusal_bytes)
-        check_refusal(response.status, response.headers, body)
-        raise DownloadError(f"{endpoint}: HTTP {response.status}{instead}", status=response.status)
+    if refusal.refused(response):
+        body = await response.read(refusal.max_bytes)
+        refusal.check(response.status, response.headers, body)
+        raise DownloadError(
+            f"{endpoint}: HTTP {response.status}{refusal.instead}", status=response.status
+        )
     return await store(response)
 
 

@@ -52,7 +52,7 @@ from uitpas_async.engine.errors import (
 )
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.single import wait_with_policy
-from uitpas_async.engine.storage import store_or_refuse
+from uitpas_async.engine.storage import Refusal, store_or_refuse
 from uitpas_async.engine.tokens import TokenManager
 from uitpas_async.engine.transport import StreamingResponse, translate_errors
 from uitpas_async.finam import protocol
@@ -150,14 +150,9 @@ class FinamClient(PipelineClient):
         self.not_found_grace = not_found_grace
         self._wall_clock = wall_clock
         # Pacing client-wide by urgency and then per method.
-        self._wire(
+        self._use_policies(timeouts, limits, retry, poll, sleep, clock)
+        self._connect(
             session,
-            timeouts=timeouts,
-            limits=limits,
-            retry=retry,
-            poll=poll,
-            sleep=sleep,
-            clock=clock,
             user_agent=USER_AGENT,
             urgency=_URGENCY,
             renews_tokens=True,
@@ -463,6 +458,9 @@ class FinamClient(PipelineClient):
 
     async def _send_download(self, download: _Download, token: str | None) -> DownloadedReport:
         """One attempt of a download: store the file, or check the error answer."""
+        check = functools.partial(
+            protocol.check_response, endpoint=download.endpoint, secrets=self._secrets(token)
+        )
         async with self._open_download(download, token) as stream:
             return await store_or_refuse(
                 stream,
@@ -473,12 +471,7 @@ class FinamClient(PipelineClient):
                     max_bytes=self.limits.max_download_bytes,
                 ),
                 endpoint=download.endpoint,
-                check_refusal=functools.partial(
-                    protocol.check_response,
-                    endpoint=download.endpoint,
-                    secrets=self._secrets(token),
-                ),
-                max_refusal_bytes=protocol.DEFAULT_MAX_JSON_BYTES,
+                refusal=Refusal(check, protocol.DEFAULT_MAX_JSON_BYTES),
             )
 
 

@@ -40,7 +40,7 @@ from uitpas_async.engine.config import (
 )
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.single import wait_with_policy
-from uitpas_async.engine.storage import DownloadCall, store_or_refuse, store_report
+from uitpas_async.engine.storage import DownloadCall, Refusal
 from uitpas_async.engine.tokens import TokenManager
 from uitpas_async.engine.transport import RawResponse
 from uitpas_async.v4 import protocol
@@ -108,14 +108,9 @@ class UitpasV4Client(PipelineClient):
         self.token_url = endpoints.token_url
         self._credentials = credentials
         self._today = today
-        self._wire(
+        self._use_policies(timeouts, limits, retry, poll, sleep, clock)
+        self._connect(
             session,
-            timeouts=timeouts,
-            limits=limits,
-            retry=retry,
-            poll=poll,
-            sleep=sleep,
-            clock=clock,
             user_agent=USER_AGENT,
             urgency=URGENCY,
             renews_tokens=True,
@@ -283,26 +278,13 @@ class UitpasV4Client(PipelineClient):
         self, call: DownloadCall[protocol.ApiRequest], token: str | None
     ) -> DownloadedReport:
         request = call.request
-        async with self._stream_download(
+        check = functools.partial(
+            protocol.check_response, endpoint=request.endpoint, secrets=self._secrets(token)
+        )
+        return await self._download_report(
+            call,
             request.method,
             self.base_url + request.path,
-            endpoint=request.endpoint,
             headers=self._headers(request, token),
-        ) as stream:
-            return await store_or_refuse(
-                stream,
-                functools.partial(
-                    store_report,
-                    dest_dir=call.directory,
-                    report_id=call.report_id,
-                    max_bytes=self.limits.max_download_bytes,
-                    fallback_filename=call.fallback_filename,
-                ),
-                endpoint=request.endpoint,
-                check_refusal=functools.partial(
-                    protocol.check_response,
-                    endpoint=request.endpoint,
-                    secrets=self._secrets(token),
-                ),
-                max_refusal_bytes=protocol.DEFAULT_MAX_JSON_BYTES,
-            )
+            refusal=Refusal(check, protocol.DEFAULT_MAX_JSON_BYTES),
+        )

@@ -42,7 +42,7 @@ from uitpas_async.engine.errors import (
 )
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.single import GenerationMemory, ReportToken, wait_until_ready
-from uitpas_async.engine.storage import DownloadCall, store_or_refuse, store_report
+from uitpas_async.engine.storage import DownloadCall, Refusal
 from uitpas_async.engine.transport import StreamingResponse
 from uitpas_async.xml_api import protocol
 from uitpas_async.xml_api.backend import UitpasBackend
@@ -101,14 +101,9 @@ class UitpasClient(PipelineClient):
         self._rng = random.Random()
         #: Generation times of this client's earlier reports, for the next one's schedule.
         self._generation_memory = GenerationMemory()
-        self._wire(
+        self._use_policies(timeouts, limits, retry, poll, sleep, clock)
+        self._connect(
             session,
-            timeouts=timeouts,
-            limits=limits,
-            retry=retry,
-            poll=poll,
-            sleep=sleep,
-            clock=clock,
             user_agent=USER_AGENT,
             urgency=_URGENCY,
             renews_tokens=False,
@@ -356,24 +351,11 @@ class UitpasClient(PipelineClient):
         """One attempt of a download: stream the zip into place, or check the XML refusal."""
         request = download.request
         url, headers, _, authorize = self._prepare(request)
-        async with self._stream_download(
-            request.method, url, endpoint=request.endpoint, headers=headers, authorize=authorize
-        ) as stream:
-            return await store_or_refuse(
-                stream,
-                functools.partial(
-                    store_report,
-                    dest_dir=download.directory,
-                    report_id=download.report_id,
-                    max_bytes=self.limits.max_download_bytes,
-                    fallback_filename=download.fallback_filename,
-                ),
-                endpoint=request.endpoint,
-                check_refusal=functools.partial(protocol.check_response, endpoint=request.endpoint),
-                max_refusal_bytes=protocol.DEFAULT_MAX_XML_BYTES,
-                refused=_refused,
-                instead=": XML instead of a report",
-            )
+        check = functools.partial(protocol.check_response, endpoint=request.endpoint)
+        refusal = Refusal(check, protocol.DEFAULT_MAX_XML_BYTES, _refused, _NOT_A_ZIP)
+        return await self._download_report(
+            download, request.method, url, headers=headers, refusal=refusal, authorize=authorize
+        )
 
 
 #: Order of waiting requests under a rate limit, lower first: a create that waits
@@ -382,6 +364,8 @@ class UitpasClient(PipelineClient):
 _URGENCY = {"report.create": 0, "report.download": 1, "report.status": 3}
 
 _EXAMPLE_URL = "https://test.uitid.be/uitid/rest"
+#: What a download answered with XML came instead of.
+_NOT_A_ZIP = ": XML instead of a report"
 
 
 def _refused(stream: StreamingResponse) -> bool:
