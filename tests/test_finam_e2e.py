@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from datetime import date
 from pathlib import Path
 
 import attrs
 import pytest
+from helpers import END, FAST_RETRY, JOB_RETRY, START
 
 from uitpas_async import Limits, PollPolicy, ReportOrchestrator, RetryPolicy
 from uitpas_async.engine.jobs import JobEvent, JobState
@@ -22,9 +22,6 @@ from uitpas_async.finam.sandbox import (
     FinamSandboxConfig,
 )
 
-START, END = date(2024, 1, 1), date(2024, 3, 31)
-FAST_RETRY = RetryPolicy(attempts=5, initial_backoff=0.01, max_backoff=0.05, max_retry_after=0.05)
-JOB_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05)
 FAST_POLL = PollPolicy(initial_delay=0.02, multiplier=1.5, max_interval=0.1, timeout=60.0)
 
 #: Where each fault kind bites for sure (twice), then a sprinkling over the batch.

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import os
-import signal
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import journal_creates, journal_states, kill_when_done, rerun
 
 from uitpas_async.finam.sandbox import FinamSandbox, FinamSandboxConfig
-
-
-def _done_jobs(journal: Path) -> int:
-    if not journal.exists():
-        return 0
-    db = sqlite3.connect(journal)
-    try:
-        return int(db.execute("SELECT count(*) FROM jobs WHERE state = 'done'").fetchone()[0])
-    except sqlite3.OperationalError:  # the run has not created its tables yet
-        return 0
-    finally:
-        db.close()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -39,31 +25,15 @@ async def test_finam_sigkill_halfway_then_resume(tmp_path: Path) -> None:
             sys.executable, "-m", "uitpas_async.cli.main", "finam", "reports", "fetch",
             *accounts, "--period", "2024-Q1", "--out", str(out), "--max-in-flight", "8",
         ]  # fmt: skip
-        process = await asyncio.create_subprocess_exec(
-            *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-        )
         journal = out / "journal.sqlite"
-        for _ in range(600):
-            if _done_jobs(journal) >= 8:
-                break
-            await asyncio.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-        done_before = _done_jobs(journal)
+        await kill_when_done(command, env, journal, 8)
+        done_before = journal_states(journal)["done"]
         assert 0 < done_before < 30
 
-        db = sqlite3.connect(journal)
-        known_ids = {rid for (rid,) in db.execute("SELECT report_id FROM jobs") if rid}
-        in_creation = db.execute("SELECT count(*) FROM jobs WHERE state = 'creating'")
-        possibly_lost = in_creation.fetchone()[0]
-        db.close()
+        known_ids, possibly_lost = journal_creates(journal)
         created_before = sandbox.stats.reports_created
 
-        rerun = await asyncio.create_subprocess_exec(
-            *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        stdout, stderr = await rerun.communicate()
-        assert rerun.returncode == 0, (stdout + stderr).decode()
+        await rerun(command, env)
         new_creates = sandbox.stats.reports_created - created_before
         duplicates = sandbox.stats.duplicate_creates
         per_account = collections.Counter(r.account_id for r in sandbox.reports.values())

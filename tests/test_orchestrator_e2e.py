@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import signal
-import sqlite3
 import sys
 import zipfile
 from datetime import date, datetime, timezone
@@ -14,13 +12,22 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from helpers import (
+    END,
+    FAST_RETRY,
+    JOB_RETRY,
+    START,
+    journal_creates,
+    journal_states,
+    kill_when_done,
+    rerun,
+)
 
 from uitpas_async import (
     Limits,
     PollPolicy,
     ReportOrchestrator,
     ReportRequest,
-    RetryPolicy,
     UitpasClient,
 )
 from uitpas_async.engine.jobs import JobState
@@ -28,9 +35,6 @@ from uitpas_async.engine.journal import Journal
 from uitpas_async.engine.storage import TEMPORARY_PREFIX
 from uitpas_async.xml_api.sandbox import FAULT_KINDS, FaultRule, Sandbox, SandboxConfig
 
-START, END = date(2024, 1, 1), date(2024, 3, 31)
-FAST_RETRY = RetryPolicy(attempts=5, initial_backoff=0.01, max_backoff=0.05, max_retry_after=0.05)
-JOB_RETRY = RetryPolicy(attempts=4, initial_backoff=0.01, max_backoff=0.05)
 FAST_POLL = PollPolicy(initial_delay=0.02, multiplier=1.5, max_interval=0.2, timeout=60.0)
 
 #: Endpoints where each fault kind bites.
@@ -174,18 +178,6 @@ async def test_cancelling_run_stops_quickly_and_resumes(tmp_path: Path) -> None:
         assert sandbox.stats.duplicate_creates == 0
 
 
-def _journal_states(path: Path) -> collections.Counter[str]:
-    if not path.exists():
-        return collections.Counter()
-    db = sqlite3.connect(path)
-    try:
-        return collections.Counter(state for (state,) in db.execute("SELECT state FROM jobs"))
-    except sqlite3.OperationalError:  # the run has not created its tables yet
-        return collections.Counter()
-    finally:
-        db.close()
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 async def test_sigkill_halfway_then_resume(tmp_path: Path) -> None:
     """Kill a real CLI run with SIGKILL halfway; the rerun creates no known report again."""
@@ -220,34 +212,15 @@ async def test_sigkill_halfway_then_resume(tmp_path: Path) -> None:
             "--max-in-flight",
             "10",
         ]
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
         journal = out / "journal.sqlite"
-        for _ in range(600):
-            states = _journal_states(journal)
-            if states["done"] >= 10:
-                break
-            await asyncio.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-        states = _journal_states(journal)
+        await kill_when_done(command, env, journal, 10)
+        states = journal_states(journal)
         assert 0 < states["done"] < 40, states
 
-        with sqlite3.connect(journal) as db:
-            known_ids = {rid for (rid,) in db.execute("SELECT report_id FROM jobs") if rid}
-            in_creation = db.execute("SELECT count(*) FROM jobs WHERE state = 'creating'")
-            possibly_lost = in_creation.fetchone()[0]
+        known_ids, possibly_lost = journal_creates(journal)
         created_before = sandbox.stats.reports_created
 
-        rerun = await asyncio.create_subprocess_exec(
-            *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        stdout, _ = await rerun.communicate()
-        assert rerun.returncode == 0, stdout.decode()
+        await rerun(command, env)
 
         by_request = collections.Counter(
             (report.balie_key, report.start, report.end) for report in sandbox.reports.values()

@@ -27,12 +27,14 @@ __all__ = [
     "MAX_SANDBOX_SIZE",
     "CommandParser",
     "KeyRow",
+    "add_command_group",
     "add_sandbox_option",
     "explicit_sandbox",
     "global_options",
     "iso_date",
     "non_negative_float",
     "parse_period",
+    "period_request",
     "port_number",
     "positive_float",
     "positive_int",
@@ -45,6 +47,8 @@ __all__ = [
     "sandbox_count",
     "unique_keys",
 ]
+
+_Request = TypeVar("_Request")
 
 _QUARTER_RE = re.compile(r"^(?P<year>\d{4})-?Q(?P<quarter>[1-4])$", re.IGNORECASE)
 #: First cells that mark the first row of a balies file as a header.
@@ -95,6 +99,28 @@ class CommandParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+
+def add_command_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,
+    description: str,
+    dest: str,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Add a command that only groups subcommands (and prints its help when given none)."""
+    group = commands.add_parser(name, help=help, description=description)
+    subcommands = group.add_subparsers(dest=dest, metavar="COMMAND", title="commands")
+    group.set_defaults(help_parser=group)
+    return subcommands
+
+
+def period_request(
+    make: Callable[..., _Request], owner: str, period: tuple[date, date] | None
+) -> _Request:
+    """Return ``make``'s request for ``owner``: its latest period (``None``), or the dates."""
+    return make(owner, period="latest") if period is None else make(owner, period[0], period[1])
 
 
 def global_options(*, top: bool = False) -> argparse.ArgumentParser:

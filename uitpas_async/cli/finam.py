@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from uitpas_async.cli.args import (
+    add_command_group,
     add_sandbox_option,
     global_options,
     parse_period,
@@ -184,18 +185,20 @@ def add_commands(
     common: argparse.ArgumentParser,
 ) -> None:
     """Add ``finam reports fetch`` to the main command's subparsers."""
-    finam = commands.add_parser(
-        "finam", help="Finam Trade API account reports", description="Finam Trade API."
+    finam_commands = add_command_group(
+        commands,
+        "finam",
+        help="Finam Trade API account reports",
+        description="Finam Trade API.",
+        dest="finam_command",
     )
-    finam_commands = finam.add_subparsers(dest="finam_command", metavar="COMMAND", title="commands")
-    finam.set_defaults(help_parser=finam)
-    reports = finam_commands.add_parser(
-        "reports", help="bulk account report jobs: fetch", description="Bulk account reports."
+    reports_commands = add_command_group(
+        finam_commands,
+        "reports",
+        help="bulk account report jobs: fetch",
+        description="Bulk account reports.",
+        dest="finam_reports_command",
     )
-    reports_commands = reports.add_subparsers(
-        dest="finam_reports_command", metavar="COMMAND", title="commands"
-    )
-    reports.set_defaults(help_parser=reports)
     fetch = reports_commands.add_parser(
         "fetch",
         parents=[common],

@@ -17,7 +17,14 @@ from typing import Any
 import attrs
 
 from uitpas_async.cli import v4
-from uitpas_async.cli.args import iso_date, parse_period, read_balies, unique_keys
+from uitpas_async.cli.args import (
+    add_command_group,
+    iso_date,
+    parse_period,
+    period_request,
+    read_balies,
+    unique_keys,
+)
 from uitpas_async.cli.batch import add_batch_arguments, fetch_batch
 from uitpas_async.cli.output import EXIT_OK, print_json, result_record, say
 from uitpas_async.cli.summarize import (
@@ -123,11 +130,7 @@ async def _cmd_report(args: argparse.Namespace) -> int:
     period = parse_period(args.period)
     async with connection(args) as (client, sandbox_balies):
         balie = first_balie(args, sandbox_balies)
-        request = (
-            ReportRequest(balie, period="latest")
-            if period is None
-            else ReportRequest(balie, period[0], period[1])
-        )
+        request = period_request(ReportRequest, balie, period)
         resolved = await UitpasBackend(client).resolve_request(request)
         assert resolved.start is not None
         assert resolved.end is not None
@@ -290,13 +293,13 @@ def add_commands(
     v4.add_organizer_arguments(report, many=False)
     report.set_defaults(handler=_cmd_report)
 
-    reports = commands.add_parser(
-        "reports", help="bulk report jobs: fetch, summarize", description="Bulk report jobs."
+    reports_commands = add_command_group(
+        commands,
+        "reports",
+        help="bulk report jobs: fetch, summarize",
+        description="Bulk report jobs.",
+        dest="reports_command",
     )
-    reports_commands = reports.add_subparsers(
-        dest="reports_command", metavar="COMMAND", title="commands"
-    )
-    reports.set_defaults(help_parser=reports)
     fetch = reports_commands.add_parser(
         "fetch",
         parents=[common],

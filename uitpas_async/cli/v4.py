@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from uitpas_async.cli.args import parse_period, read_key_file
+from uitpas_async.cli.args import parse_period, period_request, read_key_file
 from uitpas_async.cli.batch import fetch_batch
 from uitpas_async.cli.output import EXIT_OK, result_record, say
 from uitpas_async.cli.sandbox import (
@@ -188,11 +188,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
     period = parse_period(args.period)
     async with connection(args) as (client, found):
         organizer = _first_organizer(args, found)
-        request = (
-            OrganizerReportRequest(organizer, period="latest")
-            if period is None
-            else OrganizerReportRequest(organizer, period[0], period[1])
-        )
+        request = period_request(OrganizerReportRequest, organizer, period)
         resolved = await client.report_backend().resolve_request(request)
         assert isinstance(resolved, OrganizerReportRequest)
         assert resolved.start is not None

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from uitpas_async.engine.errors import UitpasError
+from uitpas_async.engine.errors import InvalidArgumentError, UitpasError
 from uitpas_async.engine.models import DownloadedReport
 
 __all__ = [
@@ -28,7 +28,10 @@ __all__ = [
     "ReportBackend",
     "StartedReport",
     "as_backend",
+    "expect_request",
 ]
+
+_Request = TypeVar("_Request")
 
 
 @runtime_checkable
@@ -121,3 +124,16 @@ def as_backend(source: ReportBackend | HasReportBackend) -> ReportBackend:
     if isinstance(source, HasReportBackend):
         return source.report_backend()
     return source
+
+
+def expect_request(request: JobRequest, kind: type[_Request], provider_name: str) -> _Request:
+    """Return ``request`` as the backend's own request type, or refuse another provider's.
+
+    Raises:
+        InvalidArgumentError: ``request`` is not a ``kind``.
+    """
+    if not isinstance(request, kind):
+        raise InvalidArgumentError(
+            f"the {provider_name} backend takes {kind.__name__}, not {type(request).__name__}"
+        )
+    return request

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from uitpas_async.engine.errors import InvalidArgumentError
+from uitpas_async.engine.errors import ConfigurationError, InvalidArgumentError
 
-__all__ = ["Limits", "PollPolicy", "RetryPolicy", "Timeouts"]
+__all__ = ["Limits", "PollPolicy", "RetryPolicy", "Timeouts", "credentials_from_env"]
 
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -140,3 +142,22 @@ DEFAULT_TIMEOUTS = Timeouts()
 DEFAULT_LIMITS = Limits()
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_POLL = PollPolicy()
+
+
+def credentials_from_env(
+    names: Sequence[str], environ: Mapping[str, str] | None = None, *, strip: bool = False
+) -> tuple[str, ...]:
+    """Return the named credential variables' values, in order, or name the missing ones.
+
+    ``strip`` takes blank space around a value off (and so a blank value as missing).
+
+    Raises:
+        ConfigurationError: one or more are missing or empty; no value is shown.
+    """
+    env = os.environ if environ is None else environ
+    values = tuple(env.get(name, "").strip() if strip else env.get(name, "") for name in names)
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise ConfigurationError(f"missing credentials: set {listed} (or use --sandbox)")
+    return values

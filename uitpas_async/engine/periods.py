@@ -1,4 +1,4 @@
-"""Report periods: two dates, in order."""
+"""Report periods: two dates, in order, or a request's ``period="latest"``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from datetime import date, datetime, timedelta
 
 from uitpas_async.engine.errors import InvalidArgumentError
 
-__all__ = ["period_label", "validate_period"]
+__all__ = ["LATEST", "period_job_key", "period_label", "validate_period", "validate_period_request"]
+
+#: The one named period a request may ask for: its owner's most recent one.
+LATEST = "latest"
 
 
 def validate_period(start: object, end: object) -> tuple[date, date]:
@@ -38,3 +41,29 @@ def period_label(start: date, end: date) -> str:
         if end == after - timedelta(days=1):
             return f"{start.year}-Q{quarter + 1}"
     return f"{start.isoformat()}..{end.isoformat()}"
+
+
+def validate_period_request(start: object, end: object, period: object) -> None:
+    """Check a report request's period: ``period="latest"`` alone, or start and end in order.
+
+    Raises:
+        InvalidArgumentError: both forms, neither, an unknown period, or bad dates.
+    """
+    if period == LATEST:
+        if start is not None or end is not None:
+            raise InvalidArgumentError("give either period='latest' or start and end, not both")
+    elif period is not None:
+        raise InvalidArgumentError(f"unknown period {period!r}; use 'latest'")
+    elif start is None or end is None:
+        raise InvalidArgumentError("a report request needs start and end, or period='latest'")
+    else:
+        validate_period(start, end)
+
+
+def period_job_key(owner: str, start: date | None, end: date | None, period: object) -> str:
+    """Return a request's journal key: ``OWNER|START|END`` or ``OWNER|latest``."""
+    if period == LATEST:
+        return f"{owner}|{LATEST}"
+    assert start is not None
+    assert end is not None
+    return f"{owner}|{start.isoformat()}|{end.isoformat()}"

@@ -9,7 +9,9 @@ on the learned schedule from the report's true age.
 
 :class:`GenerationMemory` is a client's small in-memory history of the
 generation times it observed; :func:`wait_until_ready` is the polling loop,
-shared by every provider, on a :class:`~uitpas_async.engine.polling.SingleReportSchedule`.
+shared by every provider, on a :class:`~uitpas_async.engine.polling.SingleReportSchedule`;
+:func:`wait_with_policy` polls on a :class:`~uitpas_async.engine.config.PollPolicy`'s own
+growing delays instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -30,7 +32,9 @@ from uitpas_async.engine.config import PollPolicy
 from uitpas_async.engine.errors import InvalidArgumentError, ReportTimeoutError
 from uitpas_async.engine.polling import SINGLE_MIN_HISTORY, SingleReportSchedule
 
-__all__ = ["GenerationMemory", "ReportToken", "wait_until_ready"]
+__all__ = ["GenerationMemory", "ReportToken", "wait_until_ready", "wait_with_policy"]
+
+_Answer = TypeVar("_Answer")
 
 log = logging.getLogger("uitpas_async")
 
@@ -193,3 +197,35 @@ async def wait_until_ready(
         if await check():
             return math.sqrt(max(before, schedule.first_poll / schedule.ratio) * asked)
         before = asked
+
+
+async def wait_with_policy(
+    poll: Callable[[], Awaitable[_Answer]],
+    ready: Callable[[_Answer], bool],
+    *,
+    report_id: str,
+    policy: PollPolicy,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> _Answer:
+    """Poll on the policy's delays until ``ready`` accepts an answer; return that answer.
+
+    ``ready`` may raise for a report that failed. No sleep is started that would
+    end past ``policy.timeout`` from now.
+
+    Raises:
+        ReportTimeoutError: the timeout would pass before the next poll.
+    """
+    deadline = clock() + policy.timeout
+    polls = 0
+    while True:
+        delay = policy.delay(polls)
+        if clock() + delay > deadline:
+            raise ReportTimeoutError(
+                f"report {report_id} not ready within {policy.timeout:g}s ({polls} polls)"
+            )
+        await sleep(delay)
+        answer = await poll()
+        polls += 1
+        if ready(answer):
+            return answer

@@ -13,9 +13,10 @@ import hashlib
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 import attrs
 
@@ -28,8 +29,11 @@ from uitpas_async.engine.transport import StreamingResponse
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "TEMPORARY_PREFIX",
+    "DownloadCall",
+    "Refusal",
     "check_zip",
     "name_for_period",
+    "store_or_refuse",
     "store_report",
 ]
 
@@ -39,6 +43,79 @@ TEMPORARY_PREFIX = ".uitpas-partial-"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: Directories created for reports are owner-only too.
 DIRECTORY_MODE = 0o700
+
+
+class _Endpointed(Protocol):
+    @property
+    def endpoint(self) -> str:
+        """The request's endpoint name."""
+        ...
+
+
+_Req = TypeVar("_Req", bound=_Endpointed)
+
+
+@attrs.frozen
+class DownloadCall(Generic[_Req]):
+    """A download as the call pipeline sees it: the request, and where its report goes."""
+
+    request: _Req
+    directory: Path
+    report_id: str
+    #: The provider's name for the file when the server proposes none.
+    fallback_filename: str
+
+    @property
+    def endpoint(self) -> str:
+        """The request's endpoint name."""
+        return self.request.endpoint
+
+    @property
+    def idempotent(self) -> bool:
+        """A download may be sent again."""
+        return True
+
+
+def _not_ok(response: StreamingResponse) -> bool:
+    return response.status != 200
+
+
+@attrs.frozen
+class Refusal:
+    """How a provider reads a download answer that is no report: its pure check and a cap."""
+
+    #: The provider's answer check, given status, headers and body; raises its typed error.
+    check: Callable[[int, Mapping[str, str], bytes], object]
+    #: The most bytes of a refusal read for its error.
+    max_bytes: int
+    #: Whether an answer is a refusal (by default: any status but 200).
+    refused: Callable[[StreamingResponse], bool] = _not_ok
+    #: What the error says a refusal the check let pass came instead of.
+    instead: str = " instead of the report"
+
+
+async def store_or_refuse(
+    response: StreamingResponse,
+    store: Callable[[StreamingResponse], Awaitable[DownloadedReport]],
+    *,
+    endpoint: str,
+    refusal: Refusal,
+) -> DownloadedReport:
+    """Store a download answer with ``store``, or raise the provider's error for a refusal.
+
+    A refusal is read (at most ``refusal.max_bytes``) and handed to the provider's
+    check, which raises its typed error; one that check lets pass is still no report.
+
+    Raises:
+        DownloadError: a refusal the check let pass, or what ``store`` raises.
+    """
+    if refusal.refused(response):
+        body = await response.read(refusal.max_bytes)
+        refusal.check(response.status, response.headers, body)
+        raise DownloadError(
+            f"{endpoint}: HTTP {response.status}{refusal.instead}", status=response.status
+        )
+    return await store(response)
 
 
 def check_zip(path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -28,8 +29,9 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import attrs
 
-from uitpas_async.engine.backend import JobRequest, StartedReport
-from uitpas_async.engine.calls import CallPipeline, check_base_url, connection_pool_size
+from uitpas_async.engine.backend import JobRequest, StartedReport, expect_request
+from uitpas_async.engine.calls import check_base_url
+from uitpas_async.engine.client import PipelineClient
 from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
     DEFAULT_POLL,
@@ -46,17 +48,13 @@ from uitpas_async.engine.errors import (
     HttpStatusError,
     InvalidArgumentError,
     ReportNotReadyError,
-    ReportTimeoutError,
     UitpasError,
 )
 from uitpas_async.engine.models import DownloadedReport
+from uitpas_async.engine.single import wait_with_policy
+from uitpas_async.engine.storage import Refusal, store_or_refuse
 from uitpas_async.engine.tokens import TokenManager
-from uitpas_async.engine.transport import (
-    HttpClientBase,
-    HttpSession,
-    StreamingResponse,
-    translate_errors,
-)
+from uitpas_async.engine.transport import StreamingResponse, translate_errors
 from uitpas_async.finam import protocol
 from uitpas_async.finam.errors import FinamReportError, FinamReportNotFoundError
 from uitpas_async.finam.models import (
@@ -116,7 +114,7 @@ def _site(host: str) -> str:
     return ".".join(host.lower().split(".")[-2:])
 
 
-class FinamClient(HttpClientBase):
+class FinamClient(PipelineClient):
     """An asyncio client for Finam's account reports, and a ``ReportBackend`` (``finam``).
 
     Use it as an async context manager. Pass ``session`` to share an existing
@@ -125,6 +123,7 @@ class FinamClient(HttpClientBase):
 
     #: Provider name in journal keys.
     provider = "finam"
+    _log = log
 
     def __init__(
         self,
@@ -148,29 +147,16 @@ class FinamClient(HttpClientBase):
         if rate_per_method is not None and not rate_per_method > 0:
             raise InvalidArgumentError("rate_per_method must be positive or None")
         self._secret = secret.strip()
-        self.timeouts = timeouts
-        self.limits = limits
-        self.retry_policy = retry
-        self.poll_policy = poll
         self.not_found_grace = not_found_grace
-        # Injected so tests never really wait.
-        self._sleep = sleep
-        self._clock = clock
         self._wall_clock = wall_clock
-        self._http = HttpSession(
+        # Pacing client-wide by urgency and then per method.
+        self._use_policies(timeouts, limits, retry, poll, sleep, clock)
+        self._connect(
             session,
-            pool_size=connection_pool_size(limits, renews_tokens=True),
-            connect_timeout=self.timeouts.connect,
             user_agent=USER_AGENT,
-        )
-        # Hold, pacing client-wide by urgency and then per method, slots and retries.
-        self._calls = CallPipeline(
-            limits=limits,
-            retry=retry,
             urgency=_URGENCY,
+            renews_tokens=True,
             per_endpoint_rate=rate_per_method,
-            sleep=sleep,
-            clock=clock,
         )
         self._tokens = TokenManager(self._renew_token, clock=clock)
         # Clock reading of each report this client created, for the NOT_FOUND grace.
@@ -180,16 +166,6 @@ class FinamClient(HttpClientBase):
 
     def __repr__(self) -> str:
         return f"FinamClient(base_url={self.base_url!r}, secret='***')"
-
-    async def close(self) -> None:
-        """Stop pacing and close the HTTP session if the client created it."""
-        await self._calls.close()
-        await super().close()
-
-    @property
-    def request_rate(self) -> float | None:
-        """Status calls per second this client admits: its rate limit, or Finam's per method."""
-        return self._calls.request_rate
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> FinamClient:
@@ -254,20 +230,14 @@ class FinamClient(HttpClientBase):
             FinamReportNotFoundError: NOT_FOUND past the grace period.
             ReportTimeoutError: not done before the poll policy's timeout.
         """
-        policy = poll or self.poll_policy
-        deadline = self._clock() + policy.timeout
-        polls = 0
-        while True:
-            delay = policy.delay(polls)
-            if self._clock() + delay > deadline:
-                raise ReportTimeoutError(
-                    f"report {report_id} not ready within {policy.timeout:g}s ({polls} polls)"
-                )
-            await self._sleep(delay)
-            info = await self.get_account_report_info(report_id)
-            polls += 1
-            if self._ready(info, report_id):
-                return info
+        return await wait_with_policy(
+            lambda: self.get_account_report_info(report_id),
+            lambda info: self._ready(info, report_id),
+            report_id=report_id,
+            policy=poll or self.poll_policy,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     async def download_account_report(
         self,
@@ -318,11 +288,7 @@ class FinamClient(HttpClientBase):
 
     @staticmethod
     def _request(request: JobRequest) -> AccountReportRequest:
-        if not isinstance(request, AccountReportRequest):
-            raise InvalidArgumentError(
-                f"the Finam backend takes AccountReportRequest, not {type(request).__name__}"
-            )
-        return request
+        return expect_request(request, AccountReportRequest, "Finam")
 
     async def resolve_request(self, request: JobRequest) -> AccountReportRequest:
         """Return the request: its dates are settled when it is made."""
@@ -421,17 +387,14 @@ class FinamClient(HttpClientBase):
             headers["Content-Type"] = JSON_TYPE
         if token is not None:
             headers["Authorization"] = token
-        raw = await self._open().send(
+        raw = await self._send_once(
             request.method,
             self.base_url + request.path,
-            headers=headers,
-            authorize=None,
-            body=body,
-            timeout=self.timeouts.request,
-            max_body=protocol.DEFAULT_MAX_JSON_BYTES,
             endpoint=request.endpoint,
+            headers=headers,
+            body=body,
+            max_body=protocol.DEFAULT_MAX_JSON_BYTES,
         )
-        log.debug("%s %s -> %d", request.method, request.endpoint, raw.status)
         return protocol.check_response(
             raw.status,
             raw.headers,
@@ -462,20 +425,14 @@ class FinamClient(HttpClientBase):
         self, download: _Download, token: str | None
     ) -> AsyncIterator[StreamingResponse]:
         endpoint = download.endpoint
-        # Identity keeps Content-Length and the size cap about the bytes stored.
-        headers = {"Accept-Encoding": "identity"}
         if token is not None:
-            headers["Authorization"] = token
-            async with self._open().stream(
-                "GET",
-                download.url,
-                headers=headers,
-                authorize=None,
-                timeout=self.timeouts.download,
-                endpoint=endpoint,
+            async with self._stream_download(
+                "GET", download.url, endpoint=endpoint, headers={"Authorization": token}
             ) as stream:
                 yield stream
             return
+        # Identity keeps Content-Length and the size cap about the bytes stored.
+        headers = {"Accept-Encoding": "identity"}
         timeout = aiohttp.ClientTimeout(
             total=self.timeouts.download, sock_connect=self.timeouts.connect
         )
@@ -484,6 +441,7 @@ class FinamClient(HttpClientBase):
                 download.url, headers=headers, timeout=timeout, allow_redirects=True
             )
         try:
+            log.debug("GET %s -> %d", endpoint, response.status)
             yield StreamingResponse(
                 response.status, response.headers, response.content_length, response, endpoint
             )
@@ -500,26 +458,20 @@ class FinamClient(HttpClientBase):
 
     async def _send_download(self, download: _Download, token: str | None) -> DownloadedReport:
         """One attempt of a download: store the file, or check the error answer."""
+        check = functools.partial(
+            protocol.check_response, endpoint=download.endpoint, secrets=self._secrets(token)
+        )
         async with self._open_download(download, token) as stream:
-            log.debug("GET report.download -> %d", stream.status)
-            if stream.status != 200:
-                payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
-                protocol.check_response(
-                    stream.status,
-                    stream.headers,
-                    payload,
-                    endpoint=download.endpoint,
-                    secrets=self._secrets(token),
-                )
-                raise DownloadError(
-                    f"report.download: HTTP {stream.status} instead of the report",
-                    status=stream.status,
-                )
-            return await store_file(
+            return await store_or_refuse(
                 stream,
-                download.directory,
-                report_id=download.report_id,
-                max_bytes=self.limits.max_download_bytes,
+                functools.partial(
+                    store_file,
+                    dest_dir=download.directory,
+                    report_id=download.report_id,
+                    max_bytes=self.limits.max_download_bytes,
+                ),
+                endpoint=download.endpoint,
+                refusal=Refusal(check, protocol.DEFAULT_MAX_JSON_BYTES),
             )
 
 

@@ -27,10 +27,8 @@ from uitpas_async.engine.errors import (
     InvalidArgumentError,
     InvalidRequestError,
     MalformedResponseError,
-    RateLimitedError,
-    ServerError,
 )
-from uitpas_async.engine.retry_after import parse_retry_after
+from uitpas_async.engine.retry_after import raise_for_overload
 from uitpas_async.finam.models import (
     INT64_RANGE,
     MAX_RANGE,
@@ -249,13 +247,9 @@ def check_response(
     """
     secrets = tuple(secrets)
     where = f"{endpoint}: HTTP {status}"
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
-    if status == 429:
-        raise RateLimitedError(f"{where}: rate limited", retry_after=retry_after)
-    if status >= 500:
-        raise ServerError(
-            f"{where} with {_describe(headers, body)}", status=status, retry_after=retry_after
-        )
+    raise_for_overload(
+        status, headers, where=where, describe=lambda: _describe(headers, body), now=now
+    )
     if status >= 400:
         error = _error_body(body)
         if status == 401:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.backend import JobRequest, StartedReport, expect_request
 from uitpas_async.engine.errors import InvalidArgumentError, UitpasError, UnknownReportError
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.v4.models import FinancialReport, OrganizerReportRequest, ReportPeriod
@@ -81,11 +81,7 @@ class UitpasV4Backend:
 
     @staticmethod
     def _request(request: JobRequest) -> OrganizerReportRequest:
-        if not isinstance(request, OrganizerReportRequest):
-            raise InvalidArgumentError(
-                f"the UiTPAS 4.0 backend takes OrganizerReportRequest, not {type(request).__name__}"
-            )
-        return request
+        return expect_request(request, OrganizerReportRequest, "UiTPAS 4.0")
 
     @classmethod
     def _period(cls, request: JobRequest) -> tuple[OrganizerReportRequest, ReportPeriod]:

@@ -16,6 +16,7 @@ them removed first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import attrs
 
 from uitpas_async.engine.backend import ReportBackend
-from uitpas_async.engine.calls import CallPipeline, connection_pool_size
+from uitpas_async.engine.client import PipelineClient
 from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
     DEFAULT_POLL,
@@ -38,11 +38,11 @@ from uitpas_async.engine.config import (
     RetryPolicy,
     Timeouts,
 )
-from uitpas_async.engine.errors import DownloadError, ReportTimeoutError
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.storage import store_report
+from uitpas_async.engine.single import wait_with_policy
+from uitpas_async.engine.storage import DownloadCall, Refusal
 from uitpas_async.engine.tokens import TokenManager
-from uitpas_async.engine.transport import HttpClientBase, HttpSession
+from uitpas_async.engine.transport import RawResponse
 from uitpas_async.v4 import protocol
 from uitpas_async.v4.backend import UitpasV4Backend
 from uitpas_async.v4.models import (
@@ -75,27 +75,7 @@ URGENCY = {
 Sleep = Callable[[float], Awaitable[None]]
 
 
-@attrs.frozen
-class _DownloadCall:
-    """A download as the call pipeline sees it: the request, and where to store the answer."""
-
-    request: protocol.ApiRequest
-    dest_dir: Path
-    organizer_id: str
-    report_id: int
-
-    @property
-    def endpoint(self) -> str:
-        """The request's endpoint name."""
-        return self.request.endpoint
-
-    @property
-    def idempotent(self) -> bool:
-        """A download may be sent again."""
-        return True
-
-
-class UitpasV4Client(HttpClientBase):
+class UitpasV4Client(PipelineClient):
     """An asyncio client for UiTPAS API 4.0's financial reports (OAuth2 client credentials).
 
     Use it as an async context manager. ``env`` is ``"test"`` or ``"prod"``;
@@ -104,6 +84,8 @@ class UitpasV4Client(HttpClientBase):
     share an ``aiohttp.ClientSession`` (it is then not closed by the client).
     ``ReportOrchestrator(client, out)`` drives it through :meth:`report_backend`.
     """
+
+    _log = log
 
     def __init__(
         self,
@@ -125,36 +107,18 @@ class UitpasV4Client(HttpClientBase):
         self.base_url = endpoints.base_url
         self.token_url = endpoints.token_url
         self._credentials = credentials
-        self.timeouts = timeouts
-        self.limits = limits
-        self.retry_policy = retry
-        self.poll_policy = poll
-        self._sleep = sleep
-        self._clock = clock
         self._today = today
-        self._http = HttpSession(
+        self._use_policies(timeouts, limits, retry, poll, sleep, clock)
+        self._connect(
             session,
-            pool_size=connection_pool_size(limits, renews_tokens=True),
-            connect_timeout=timeouts.connect,
             user_agent=USER_AGENT,
-        )
-        self._calls = CallPipeline(
-            limits=limits, retry=retry, urgency=URGENCY, sleep=sleep, clock=clock
+            urgency=URGENCY,
+            renews_tokens=True,
         )
         self._tokens = TokenManager(self._renew_token, clock=clock)
 
     def __repr__(self) -> str:
         return f"UitpasV4Client(base_url={self.base_url!r}, credentials={self._credentials!r})"
-
-    async def close(self) -> None:
-        """Stop pacing and close the HTTP session if the client created it."""
-        await self._calls.close()
-        await super().close()
-
-    @property
-    def request_rate(self) -> float | None:
-        """The most requests a second this client sends, or None."""
-        return self._calls.request_rate
 
     @property
     def token_renewals(self) -> int:
@@ -220,20 +184,14 @@ class UitpasV4Client(HttpClientBase):
             V4ReportFailedError: it ended FAILED.
             ReportTimeoutError: not available before the poll policy's timeout.
         """
-        policy = poll or self.poll_policy
-        deadline = self._clock() + policy.timeout
-        polls = 0
-        while True:
-            delay = policy.delay(polls)
-            if self._clock() + delay > deadline:
-                raise ReportTimeoutError(
-                    f"report {report_id} not ready within {policy.timeout:g}s ({polls} polls)"
-                )
-            await self._sleep(delay)
-            report = await self.get_financial_report(organizer_id, report_id)
-            polls += 1
-            if protocol.check_report(report):
-                return report
+        return await wait_with_policy(
+            lambda: self.get_financial_report(organizer_id, report_id),
+            protocol.check_report,
+            report_id=str(report_id),
+            policy=poll or self.poll_policy,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
 
     async def download_financial_report(
         self, organizer_id: str, report_id: int, dest_dir: str | Path
@@ -246,7 +204,8 @@ class UitpasV4Client(HttpClientBase):
             ReportTooLargeError: over ``Limits.max_download_bytes``.
         """
         request = protocol.build_download(organizer_id, report_id)
-        call = _DownloadCall(request, Path(dest_dir), organizer_id, int(report_id))
+        fallback = protocol.download_fallback_filename(organizer_id, int(report_id))
+        call = DownloadCall(request, Path(dest_dir), str(int(report_id)), fallback)
         return await self._calls.call(self._send_download, call, tokens=self._tokens)
 
     async def fetch_financial_report(
@@ -281,17 +240,7 @@ class UitpasV4Client(HttpClientBase):
         return token.value, token.expires_in
 
     async def _send_token(self, request: protocol.ApiRequest, _: str | None) -> Any:
-        raw = await self._open().send(
-            request.method,
-            self.token_url,
-            headers=request.headers(),
-            authorize=None,
-            body=request.body(),
-            timeout=self.timeouts.request,
-            max_body=request.max_bytes,
-            endpoint=request.endpoint,
-        )
-        log.debug("POST token -> %d", raw.status)
+        raw = await self._send_raw(request, self.token_url, None)
         return protocol.check_token_response(
             raw.status, raw.headers, raw.body, secrets=self._secrets()
         )
@@ -302,18 +251,20 @@ class UitpasV4Client(HttpClientBase):
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    async def _send(self, request: protocol.ApiRequest, token: str | None) -> Any:
-        raw = await self._open().send(
+    async def _send_raw(
+        self, request: protocol.ApiRequest, url: str, token: str | None
+    ) -> RawResponse:
+        return await self._send_once(
             request.method,
-            self.base_url + request.path,
-            headers=self._headers(request, token),
-            authorize=None,
-            body=request.body(),
-            timeout=self.timeouts.request,
-            max_body=request.max_bytes,
+            url,
             endpoint=request.endpoint,
+            headers=self._headers(request, token),
+            body=request.body(),
+            max_body=request.max_bytes,
         )
-        log.debug("%s %s -> %d", request.method, request.endpoint, raw.status)
+
+    async def _send(self, request: protocol.ApiRequest, token: str | None) -> Any:
+        raw = await self._send_raw(request, self.base_url + request.path, token)
         return protocol.check_response(
             raw.status,
             raw.headers,
@@ -323,39 +274,17 @@ class UitpasV4Client(HttpClientBase):
             max_bytes=request.max_bytes,
         )
 
-    async def _send_download(self, call: _DownloadCall, token: str | None) -> DownloadedReport:
+    async def _send_download(
+        self, call: DownloadCall[protocol.ApiRequest], token: str | None
+    ) -> DownloadedReport:
         request = call.request
-        headers = self._headers(request, token)
-        # Identity keeps Content-Length and the size cap about the bytes stored.
-        headers["Accept-Encoding"] = "identity"
-        async with self._open().stream(
+        check = functools.partial(
+            protocol.check_response, endpoint=request.endpoint, secrets=self._secrets(token)
+        )
+        return await self._download_report(
+            call,
             request.method,
             self.base_url + request.path,
-            headers=headers,
-            authorize=None,
-            timeout=self.timeouts.download,
-            endpoint=request.endpoint,
-        ) as stream:
-            log.debug("GET %s -> %d", request.endpoint, stream.status)
-            if stream.status != 200:
-                payload = await stream.read(protocol.DEFAULT_MAX_JSON_BYTES)
-                protocol.check_response(
-                    stream.status,
-                    stream.headers,
-                    payload,
-                    endpoint=request.endpoint,
-                    secrets=self._secrets(token),
-                )
-                raise DownloadError(
-                    f"{request.endpoint}: HTTP {stream.status} instead of the report",
-                    status=stream.status,
-                )
-            return await store_report(
-                stream,
-                call.dest_dir,
-                report_id=str(call.report_id),
-                max_bytes=self.limits.max_download_bytes,
-                fallback_filename=protocol.download_fallback_filename(
-                    call.organizer_id, call.report_id
-                ),
-            )
+            headers=self._headers(request, token),
+            refusal=Refusal(check, protocol.DEFAULT_MAX_JSON_BYTES),
+        )

@@ -9,16 +9,16 @@ short-lived download link (which needs no further authentication) are hidden.
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Literal
 
 import attrs
 
+from uitpas_async.engine.config import credentials_from_env
 from uitpas_async.engine.errors import ConfigurationError, InvalidArgumentError
 from uitpas_async.engine.filenames import safe_filename
-from uitpas_async.engine.periods import validate_period
+from uitpas_async.engine.periods import period_job_key, validate_period, validate_period_request
 
 __all__ = [
     "CLIENT_ID_VARIABLE",
@@ -75,14 +75,9 @@ class ClientCredentials:
         Raises:
             ConfigurationError: one or both are missing or empty.
         """
-        env = os.environ if environ is None else environ
         names = (CLIENT_ID_VARIABLE, CLIENT_SECRET_VARIABLE)
-        missing = [name for name in names if not env.get(name, "").strip()]
-        if missing:
-            raise ConfigurationError(
-                "missing credentials: set " + " and ".join(missing) + " (or use --sandbox)"
-            )
-        return cls(env[CLIENT_ID_VARIABLE].strip(), env[CLIENT_SECRET_VARIABLE].strip())
+        client_id, client_secret = credentials_from_env(names, environ, strip=True)
+        return cls(client_id, client_secret)
 
 
 @attrs.frozen(repr=False)
@@ -186,15 +181,7 @@ def _validate_request(instance: OrganizerReportRequest, _: object, __: object) -
         raise InvalidArgumentError("organizer_id must be a non-empty string")
     if organizer != organizer.strip() or any(ord(char) < 0x20 for char in organizer):
         raise InvalidArgumentError("organizer_id must not hold spaces around it or control chars")
-    if instance.period == "latest":
-        if instance.start is not None or instance.end is not None:
-            raise InvalidArgumentError("give either period='latest' or start and end, not both")
-    elif instance.period is not None:
-        raise InvalidArgumentError(f"unknown period {instance.period!r}; use 'latest'")
-    elif instance.start is None or instance.end is None:
-        raise InvalidArgumentError("a report request needs start and end, or period='latest'")
-    else:
-        validate_period(instance.start, instance.end)
+    validate_period_request(instance.start, instance.end, instance.period)
 
 
 @attrs.frozen
@@ -212,11 +199,7 @@ class OrganizerReportRequest:
     @property
     def job_key(self) -> str:
         """``ORGANIZER|START|END`` or ``ORGANIZER|latest``."""
-        if self.period == "latest":
-            return f"{self.organizer_id}|latest"
-        assert self.start is not None
-        assert self.end is not None
-        return f"{self.organizer_id}|{self.start.isoformat()}|{self.end.isoformat()}"
+        return period_job_key(self.organizer_id, self.start, self.end, self.period)
 
     @property
     def label(self) -> str:

@@ -31,7 +31,7 @@ from uitpas_async.engine.errors import (
 )
 from uitpas_async.engine.filenames import safe_filename
 from uitpas_async.engine.periods import validate_period
-from uitpas_async.engine.retry_after import parse_retry_after
+from uitpas_async.engine.retry_after import parse_retry_after, raise_for_overload
 from uitpas_async.v4.errors import (
     TokenRequestError,
     UnknownReportStatusError,
@@ -458,13 +458,9 @@ def check_token_response(
         MalformedResponseError: a success without a bearer token.
     """
     where = f"token: HTTP {status}"
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
-    if status == 429:
-        raise RateLimitedError(f"{where}: rate limited", retry_after=retry_after)
-    if status >= 500:
-        raise ServerError(
-            f"{where} with {_describe(headers, body)}", status=status, retry_after=retry_after
-        )
+    raise_for_overload(
+        status, headers, where=where, describe=lambda: _describe(headers, body), now=now
+    )
     if status >= 300:
         error = description = None
         try:

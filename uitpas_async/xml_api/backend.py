@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from uitpas_async.engine.backend import JobRequest, StartedReport
+from uitpas_async.engine.backend import JobRequest, StartedReport, expect_request
 from uitpas_async.engine.errors import InvalidArgumentError, UitpasError, UnknownReportError
 from uitpas_async.engine.filenames import safe_filename
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.periods import validate_period
+from uitpas_async.engine.periods import period_job_key, validate_period_request
 
 if TYPE_CHECKING:  # the client builds its backend, so only the type is needed here
     from uitpas_async.xml_api.client import UitpasClient
@@ -23,15 +23,7 @@ __all__ = ["ReportRequest", "UitpasBackend"]
 def _validate_request(instance: ReportRequest, _: object, __: object) -> None:
     if not instance.balie_consumer_key or not instance.balie_consumer_key.strip():
         raise InvalidArgumentError("balie_consumer_key must not be empty")
-    if instance.period == "latest":
-        if instance.start is not None or instance.end is not None:
-            raise InvalidArgumentError("give either period='latest' or start and end, not both")
-    elif instance.period is not None:
-        raise InvalidArgumentError(f"unknown period {instance.period!r}; use 'latest'")
-    elif instance.start is None or instance.end is None:
-        raise InvalidArgumentError("a report request needs start and end, or period='latest'")
-    else:
-        validate_period(instance.start, instance.end)
+    validate_period_request(instance.start, instance.end, instance.period)
 
 
 @attrs.frozen
@@ -49,11 +41,7 @@ class ReportRequest:
     @property
     def job_key(self) -> str:
         """``KEY|START|END`` or ``KEY|latest``."""
-        if self.period == "latest":
-            return f"{self.balie_consumer_key}|latest"
-        assert self.start is not None
-        assert self.end is not None
-        return f"{self.balie_consumer_key}|{self.start.isoformat()}|{self.end.isoformat()}"
+        return period_job_key(self.balie_consumer_key, self.start, self.end, self.period)
 
     @property
     def label(self) -> str:
@@ -76,11 +64,7 @@ class UitpasBackend:
 
     @staticmethod
     def _request(request: JobRequest) -> ReportRequest:
-        if not isinstance(request, ReportRequest):
-            raise InvalidArgumentError(
-                f"the UiTPAS backend takes ReportRequest, not {type(request).__name__}"
-            )
-        return request
+        return expect_request(request, ReportRequest, "UiTPAS")
 
     async def resolve_request(self, request: JobRequest) -> ReportRequest:
         """Turn ``period="latest"`` into the balie's most recent completed period.

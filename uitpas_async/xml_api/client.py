@@ -11,6 +11,7 @@ answer (pure). Waiting in the pipeline happens before the attempt's timeout star
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -21,10 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import attrs
 
 from uitpas_async.engine.backend import ReportBackend
-from uitpas_async.engine.calls import CallPipeline, check_base_url, connection_pool_size
+from uitpas_async.engine.calls import check_base_url
+from uitpas_async.engine.client import PipelineClient
 from uitpas_async.engine.config import (
     DEFAULT_LIMITS,
     DEFAULT_POLL,
@@ -37,14 +38,12 @@ from uitpas_async.engine.config import (
 )
 from uitpas_async.engine.errors import (
     ConfigurationError,
-    DownloadError,
     InvalidArgumentError,
-    UitpasError,
 )
 from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.single import GenerationMemory, ReportToken, wait_until_ready
-from uitpas_async.engine.storage import store_report
-from uitpas_async.engine.transport import HttpClientBase, HttpSession
+from uitpas_async.engine.storage import DownloadCall, Refusal
+from uitpas_async.engine.transport import StreamingResponse
 from uitpas_async.xml_api import protocol
 from uitpas_async.xml_api.backend import UitpasBackend
 from uitpas_async.xml_api.models import (
@@ -69,12 +68,14 @@ XML_ACCEPT = "application/xml"
 TOKEN_PROVIDER = UitpasBackend.provider
 
 
-class UitpasClient(HttpClientBase):
+class UitpasClient(PipelineClient):
     """An asyncio client for the UiTPAS XML API, acting as one balie employee.
 
     Use it as an async context manager. Pass ``session`` to share an existing
     ``aiohttp.ClientSession`` (it is then not closed by the client).
     """
+
+    _log = log
 
     def __init__(
         self,
@@ -97,25 +98,15 @@ class UitpasClient(HttpClientBase):
         self._prefix_path = urlsplit(self.base_url).path
         self._credentials = credentials
         self._signer = signer or OAuthSigner(credentials)
-        self.timeouts = timeouts
-        self.limits = limits
-        self.retry_policy = retry
-        self.poll_policy = poll
-        # Injected so tests and benchmarks never really wait.
-        self._sleep = sleep
-        self._clock = clock
         self._rng = random.Random()
         #: Generation times of this client's earlier reports, for the next one's schedule.
         self._generation_memory = GenerationMemory()
-        self._http = HttpSession(
+        self._use_policies(timeouts, limits, retry, poll, sleep, clock)
+        self._connect(
             session,
-            pool_size=connection_pool_size(limits, renews_tokens=False),
-            connect_timeout=self.timeouts.connect,
             user_agent=USER_AGENT,
-        )
-        # Hold, pacing by urgency, slots and retries around each attempt.
-        self._calls = CallPipeline(
-            limits=limits, retry=retry, urgency=_URGENCY, sleep=sleep, clock=clock
+            urgency=_URGENCY,
+            renews_tokens=False,
         )
         # The OAuth base string URI of the prefix, normalised once; paths are appended.
         self._base_uri_prefix = normalize_base_uri(self.base_url).rstrip("/")
@@ -126,11 +117,6 @@ class UitpasClient(HttpClientBase):
     def report_backend(self) -> ReportBackend:
         """Return the backend through which the orchestrator drives this client."""
         return UitpasBackend(self)
-
-    async def close(self) -> None:
-        """Stop pacing and close the HTTP session if the client created it."""
-        await self._calls.close()
-        await super().close()
 
     # -- the calls ------------------------------------------------------------------
 
@@ -175,7 +161,8 @@ class UitpasClient(HttpClientBase):
             DownloadError: truncated, not a zip, or over the size cap.
         """
         request = protocol.build_download_report(report_id, balie_consumer_key)
-        download = _Download(request, Path(dest_dir), report_id)
+        fallback = protocol.report_fallback_filename(report_id)
+        download = DownloadCall(request, Path(dest_dir), report_id, fallback)
         return await self._calls.call(self._send_download, download)
 
     async def fetch_financial_report(
@@ -358,54 +345,17 @@ class UitpasClient(HttpClientBase):
             force_list=request.force_list,
         )
 
-    async def _send_download(self, download: _Download, _token: str | None) -> DownloadedReport:
+    async def _send_download(
+        self, download: DownloadCall[protocol.Request], _token: str | None
+    ) -> DownloadedReport:
         """One attempt of a download: stream the zip into place, or check the XML refusal."""
         request = download.request
         url, headers, _, authorize = self._prepare(request)
-        # Reports are zips already; identity keeps Content-Length and the size cap
-        # about the bytes actually stored.
-        headers["Accept-Encoding"] = "identity"
-        async with self._open().stream(
-            request.method,
-            url,
-            headers=headers,
-            authorize=authorize,
-            timeout=self.timeouts.download,
-            endpoint=request.endpoint,
-        ) as stream:
-            log.debug("%s %s -> %d", request.method, request.endpoint, stream.status)
-            if stream.status != 200 or _is_xml(stream.headers):
-                body = await stream.read(protocol.DEFAULT_MAX_XML_BYTES)
-                protocol.check_response(
-                    stream.status, stream.headers, body, endpoint=request.endpoint
-                )
-                raise _unexpected_success(request.endpoint, stream.status)
-            return await store_report(
-                stream,
-                download.directory,
-                report_id=download.report_id,
-                max_bytes=self.limits.max_download_bytes,
-                fallback_filename=protocol.report_fallback_filename(download.report_id),
-            )
-
-
-@attrs.frozen
-class _Download:
-    """A download call: the request, and where its report goes."""
-
-    request: protocol.Request
-    directory: Path
-    report_id: str
-
-    @property
-    def endpoint(self) -> str:
-        """The request's endpoint name."""
-        return self.request.endpoint
-
-    @property
-    def idempotent(self) -> bool:
-        """Whether the request may go twice (a download may)."""
-        return self.request.idempotent
+        check = functools.partial(protocol.check_response, endpoint=request.endpoint)
+        refusal = Refusal(check, protocol.DEFAULT_MAX_XML_BYTES, _refused, _NOT_A_ZIP)
+        return await self._download_report(
+            download, request.method, url, headers=headers, refusal=refusal, authorize=authorize
+        )
 
 
 #: Order of waiting requests under a rate limit, lower first: a create that waits
@@ -414,11 +364,10 @@ class _Download:
 _URGENCY = {"report.create": 0, "report.download": 1, "report.status": 3}
 
 _EXAMPLE_URL = "https://test.uitid.be/uitid/rest"
+#: What a download answered with XML came instead of.
+_NOT_A_ZIP = ": XML instead of a report"
 
 
-def _is_xml(headers: Any) -> bool:
-    return "xml" in str(headers.get("Content-Type", "")).lower()
-
-
-def _unexpected_success(endpoint: str, status: int) -> UitpasError:
-    return DownloadError(f"{endpoint}: HTTP {status}: XML instead of a report", status=status)
+def _refused(stream: StreamingResponse) -> bool:
+    """Whether a download answer is a refusal: not 200, or XML (an error) instead of a zip."""
+    return stream.status != 200 or "xml" in str(stream.headers.get("Content-Type", "")).lower()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
-from uitpas_async.engine.errors import ConfigurationError
+from uitpas_async.engine.config import credentials_from_env
 
 __all__ = [
     "ENVIRONMENTS",
@@ -73,13 +72,7 @@ class Credentials:
         Raises:
             ConfigurationError: one or more variables are missing or empty.
         """
-        env = os.environ if environ is None else environ
-        missing = [name for name in CREDENTIAL_VARIABLES if not env.get(name)]
-        if missing:
-            raise ConfigurationError(
-                "missing credentials: set " + ", ".join(missing) + " (or use --sandbox)"
-            )
-        key, secret, token, token_secret = (env[name] for name in CREDENTIAL_VARIABLES)
+        key, secret, token, token_secret = credentials_from_env(CREDENTIAL_VARIABLES, environ)
         return cls(key, secret, token, token_secret)
 
 
