@@ -190,6 +190,42 @@ async def test_a_create_lost_before_it_acted_is_created_once(tmp_path: Path) -> 
     assert result.ok
     assert api.created == {("org-a", Q1): 1}
     assert orchestrator.adopted_reports == 0
+    # Each lost create is looked for twice: at once, and after the settle time.
+    assert api.list_calls == 4
+
+
+class LateLandingApi(FakeApi):
+    """A create that timed out on our side lands at the server only after our first look."""
+
+    async def create_financial_report(
+        self, organizer_id: str, start: date, end: date
+    ) -> FinancialReport:
+        """Time out the first create; its report appears while the client looks for it."""
+        if not self.created:
+            self.landing = (organizer_id, ReportPeriod(start, end))
+            raise RequestTimeoutError("reports.create: no answer in time")
+        return await super().create_financial_report(organizer_id, start, end)
+
+    async def list_financial_reports(self, organizer_id: str) -> list[FinancialReport]:
+        """The first look finds nothing; by the second the late create has landed."""
+        found = await super().list_financial_reports(organizer_id)
+        landing = getattr(self, "landing", None)
+        if landing is not None:
+            self.add_report(*landing, datetime.now(timezone.utc))
+            self.landing = None
+        return found
+
+
+async def test_a_create_that_lands_after_the_first_look_is_still_adopted(
+    tmp_path: Path,
+) -> None:
+    """The orchestrator looks again after a settle time before it creates a second report."""
+    api = LateLandingApi()
+    orchestrator = _orchestrator(api, tmp_path)
+    (result,) = await orchestrator.run(_requests("org-a"))
+    assert result.ok, result.error
+    assert api.created == {("org-a", Q1): 1}
+    assert orchestrator.adopted_reports == 1
     assert api.list_calls == 2
 
 

@@ -92,6 +92,9 @@ DEFAULT_MAX_IN_FLIGHT = 50
 DEFAULT_JOB_RETRY = RetryPolicy(attempts=4, initial_backoff=1.0, max_backoff=30.0)
 #: Times a report the server forgot is created again before the job fails.
 DEFAULT_MAX_RECREATES = 2
+#: Seconds a backend that finds started reports waits before it looks a second time for
+#: the report of a lost create: a create that timed out may still be landing at the server.
+DEFAULT_LOST_CREATE_SETTLE = 2.0
 
 #: Faults worth another try of the same step, once the client's retries are spent.
 _TRANSIENT = (TransportError, ServerError, RateLimitedError, MalformedResponseError)
@@ -190,6 +193,7 @@ class ReportOrchestrator:
         learn_from_batch: bool = True,
         job_retry: RetryPolicy = DEFAULT_JOB_RETRY,
         max_recreates: int = DEFAULT_MAX_RECREATES,
+        lost_create_settle: float = DEFAULT_LOST_CREATE_SETTLE,
         on_event: Callable[[JobEvent], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -214,6 +218,7 @@ class ReportOrchestrator:
         self.learn_from_batch = learn_from_batch
         self.job_retry = job_retry
         self.max_recreates = max_recreates
+        self.lost_create_settle = lost_create_settle
         self.on_event = on_event
         self._sleep = sleep
         self._clock = clock
@@ -572,6 +577,11 @@ class ReportOrchestrator:
             else None
         )
         found = await self._finder.find_started_report(job.request, since)
+        if found is None and self.lost_create_settle > 0:
+            # The lost create may still be on its way through the server: look once more
+            # after it has had time to land, rather than racing it with a second create.
+            await self._sleep(self.lost_create_settle)
+            found = await self._finder.find_started_report(job.request, since)
         job.create_lost = False
         if found is None:
             log.debug("%s: the lost create started no report; creating it", job.request.label)
