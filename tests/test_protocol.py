@@ -1014,3 +1014,23 @@ def test_any_dtd_is_refused(body: bytes) -> None:
     """A DTD of any kind is refused before anything in it is read."""
     with pytest.raises(MalformedResponseError, match="DTD"):
         protocol.parse_xml(body, status=200)
+
+
+_QUERY_TEXT = st.text(alphabet=st.sampled_from("ab=&+%20~é;?"), max_size=30)
+
+
+@given(_QUERY_TEXT)
+def test_resource_queries_read_as_parse_qsl_reads_them(query: str) -> None:
+    """The resource query reader gives dict(parse_qsl(query)) for any query."""
+    from urllib.parse import parse_qsl
+
+    assert protocol._parse_query(query) == dict(parse_qsl(query))
+
+
+@given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=4))
+def test_queries_encode_as_urlencode_encodes_them(query: list[tuple[str, str]]) -> None:
+    """encode_query gives urlencode's RFC 3986 encoding for any names and values."""
+    from urllib.parse import quote, urlencode
+
+    expected = urlencode(query, quote_via=quote, safe="~")
+    assert protocol.encode_query(tuple(query)) == expected

@@ -24,7 +24,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import attrs
 
@@ -49,6 +49,7 @@ from uitpas_async.xml_api.models import (
     UitpasPrice,
     VoucherType,
 )
+from uitpas_async.xml_api.signing import percent_encode
 
 __all__ = [
     "Request",
@@ -81,6 +82,8 @@ DEFAULT_MAX_XML_BYTES = 1024 * 1024
 _RESOURCE_RE = re.compile(
     REPORT_PATH + r"/(?P<report_id>[A-Za-z0-9_.-]+)/(?P<action>status|download)"
 )
+
+_REPORT_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 Params = tuple[tuple[str, str], ...]
 
@@ -124,7 +127,7 @@ def _balie(key: str | None) -> Params:
 
 
 def _report_id_segment(report_id: str) -> str:
-    if not report_id or not re.fullmatch(r"[A-Za-z0-9_.-]+", report_id) or report_id in {".", ".."}:
+    if not report_id or not _REPORT_ID_RE.fullmatch(report_id) or report_id in {".", ".."}:
         raise InvalidArgumentError(f"not a report id: {report_id!r}")
     return report_id
 
@@ -200,7 +203,9 @@ def join_prefix(base_url: str, relative: str) -> str:
 
 def encode_query(query: Params) -> str:
     """Return the query string for a request, percent-encoded per RFC 3986."""
-    return urlencode(query, quote_via=quote, safe="~")
+    # What urlencode(query, quote_via=quote, safe="~") gives, with the encoding of the
+    # names and balie keys that recur on every request cached.
+    return "&".join([percent_encode(name) + "=" + percent_encode(value) for name, value in query])
 
 
 # -- reading answers -----------------------------------------------------------
@@ -370,10 +375,11 @@ def check_response(
         MalformedResponseError: a success status whose body is not the expected XML.
     """
     where = f"{endpoint}: HTTP {status}"
-    retry_after = parse_retry_after(headers.get("Retry-After"), now)
     if status == 429:
+        retry_after = parse_retry_after(headers.get("Retry-After"), now)
         raise RateLimitedError(f"{where}: rate limited", retry_after=retry_after)
     if status >= 500:
+        retry_after = parse_retry_after(headers.get("Retry-After"), now)
         detail = _describe_body(headers, body)
         raise ServerError(f"{where} with {detail}", status=status, retry_after=retry_after)
     if not _looks_like_xml(headers, body):
@@ -426,6 +432,20 @@ def _required_text(parent: Mapping[str, Any], name: str, where: str) -> str:
     return value
 
 
+def _parse_query(query: str) -> dict[str, str]:
+    """Return a query's names and values as ``dict(urllib.parse.parse_qsl(query))`` does.
+
+    Blank values are dropped and the last of a repeated name wins. (parse_qsl's
+    general machinery was a third of reading a status answer.)
+    """
+    values: dict[str, str] = {}
+    for piece in query.split("&"):
+        name, equals, value = piece.partition("=")
+        if equals and value:
+            values[unquote_plus(name)] = unquote_plus(value)
+    return values
+
+
 def parse_resource(resource: str, prefix_path: str = "") -> Resource:
     """Parse a ``<resource>`` URL (relative to the prefix, or absolute) into its parts.
 
@@ -440,8 +460,12 @@ def parse_resource(resource: str, prefix_path: str = "") -> Resource:
     match = _RESOURCE_RE.fullmatch(path)
     if match is None or match["report_id"] in (".", ".."):
         raise MalformedResponseError(f"unexpected resource path {path!r}"[:200])
-    query = dict(parse_qsl(parts.query))
-    balie = next((query[name] for name in RESOURCE_KEY_PARAMS if query.get(name)), None)
+    query = _parse_query(parts.query)
+    balie = None
+    for name in RESOURCE_KEY_PARAMS:
+        if query.get(name):
+            balie = query[name]
+            break
     action: Literal["status", "download"] = (
         "download" if match["action"] == "download" else "status"
     )
