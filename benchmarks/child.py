@@ -578,6 +578,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         return asyncio.run(_single_reports(task))
     if task["kind"] == "micro":
         return run_micro(task)
+    if task["kind"] == "status_call":
+        return asyncio.run(_status_call_cpu(task))
     raise ValueError(f"unknown task kind {task['kind']!r}")
 
 

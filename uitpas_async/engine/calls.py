@@ -239,7 +239,15 @@ class CallPipeline:
         the coroutine, not a coroutine itself: one frame less on the hot path.)
         """
         if tokens is None:
-            return self._run((send, request, None, True))
+            # retry_call itself, not a coroutine around it: one frame less per call.
+            return retry_call(
+                self._attempt,
+                (send, request, None, True),
+                policy=self._retry,
+                idempotent=request.idempotent,
+                sleep=self._sleep,
+                endpoint=request.endpoint,
+            )
         return self._run_renewing_once((send, request, tokens, True))
 
     def renewal_call(self, send: Send[R, T], request: R) -> Coroutine[Any, Any, T]:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import aiohttp
 import attrs
@@ -136,17 +136,26 @@ def translate_errors(endpoint: str) -> Iterator[None]:
     try:
         yield
     except aiohttp.ClientError as exc:
-        # Chained as cause and context alike, so scrub it before anything else.
-        context: BaseException | None = exc
-        while context is not None:
-            _scrub(context)
-            context = context.__context__
-        _translate_client_error(exc, endpoint)
+        _raise_client_error(exc, endpoint)
     except asyncio.TimeoutError as exc:
         raise RequestTimeoutError(f"{endpoint}: timed out") from exc
 
 
-def _translate_client_error(exc: aiohttp.ClientError, endpoint: str) -> None:
+def _raise_client_error(exc: aiohttp.ClientError, endpoint: str) -> NoReturn:
+    """Scrub an aiohttp exception and its chain, then raise the package's error for it.
+
+    Called from the ``except`` clause that caught ``exc``, so ``exc`` is the new
+    error's context as well as its cause.
+    """
+    # Chained as cause and context alike, so scrub it before anything else.
+    context: BaseException | None = exc
+    while context is not None:
+        _scrub(context)
+        context = context.__context__
+    _translate_client_error(exc, endpoint)
+
+
+def _translate_client_error(exc: aiohttp.ClientError, endpoint: str) -> NoReturn:
     """Raise the package's error for an aiohttp one (already scrubbed)."""
     if isinstance(exc, aiohttp.ClientConnectorError):
         raise ConnectError(f"{endpoint}: cannot connect ({type(exc).__name__})") from exc
@@ -212,7 +221,8 @@ class AiohttpTransport:
         endpoint: str,
     ) -> RawResponse:
         """Send one request and read its whole body (at most ``max_body + 1`` bytes)."""
-        with translate_errors(endpoint):
+        # translate_errors, inlined: this runs on every call.
+        try:
             async with self._session.request(
                 method,
                 url,
@@ -224,6 +234,10 @@ class AiohttpTransport:
             ) as response:
                 payload = await read_body(response, max_body)
                 return RawResponse(response.status, response.headers, payload)
+        except aiohttp.ClientError as exc:
+            _raise_client_error(exc, endpoint)
+        except asyncio.TimeoutError as exc:
+            raise RequestTimeoutError(f"{endpoint}: timed out") from exc
 
     @contextlib.asynccontextmanager
     async def stream(
