@@ -957,65 +957,6 @@ def test_single_elements_parse_without_force_list(
     assert len(parse(response)) == expected
 
 
-# -- the document builder reads XML exactly as xmltodict did ------------------------
-
-_NAMES = st.sampled_from(["response", "code", "a", "b", "ns:c", "item", "period"])
-_TEXTS = st.sampled_from(
-    ["", " ", "x", " padded ", "\n  ", "caf\u00e9", "a &amp; b", "<![CDATA[<x>]]>"]
-)
-
-
-@st.composite
-def _elements(draw: st.DrawFn, depth: int = 0) -> str:
-    name = draw(_NAMES)
-    attributes = draw(st.lists(st.sampled_from(["id", "lang", "xmlns"]), unique=True, max_size=2))
-    attribute_text = "".join(
-        f' {a}="{draw(st.sampled_from(["1", "", "v w"]))}"' for a in attributes
-    )
-    parts = [draw(_TEXTS)]
-    if depth < 3:
-        for child in draw(st.lists(st.just(None), max_size=3)):
-            del child
-            parts += [draw(_elements(depth + 1)), draw(_TEXTS)]
-    if draw(st.booleans()):
-        parts.append(draw(st.sampled_from(["<!-- note -->", "<?pi data?>"])))
-    inner = "".join(parts)
-    if not inner and draw(st.booleans()):
-        return f"<{name}{attribute_text}/>"
-    return f"<{name}{attribute_text}>{inner}</{name}>"
-
-
-@given(
-    _elements(),
-    st.sampled_from([(), ("item",), ("b", "a"), ("#text",)]),
-    st.booleans(),
-)
-def test_documents_parse_as_xmltodict_parses_them(
-    document: str, force_list: tuple[str, ...], declared: bool
-) -> None:
-    """The expat document builder gives xmltodict's dict for any document, force_list included."""
-    import xmltodict
-
-    body = (('<?xml version="1.0" encoding="UTF-8"?>\n' if declared else "") + document).encode()
-    expected = xmltodict.parse(body, force_list=force_list, disable_entities=True)
-    assert protocol.parse_xml(body, force_list=force_list) == expected
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>',
-        b'<!DOCTYPE r SYSTEM "http://127.0.0.1:1/x.dtd"><r/>',
-        b"<!DOCTYPE r><r/>",
-    ],
-    ids=["internal-entity", "external-dtd", "bare-doctype"],
-)
-def test_any_dtd_is_refused(body: bytes) -> None:
-    """A DTD of any kind is refused before anything in it is read."""
-    with pytest.raises(MalformedResponseError, match="DTD"):
-        protocol.parse_xml(body, status=200)
-
-
 _QUERY_TEXT = st.text(alphabet=st.sampled_from("ab=&+%20~é;?"), max_size=30)
 
 

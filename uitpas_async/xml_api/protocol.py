@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 import xml.parsers.expat
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 from urllib.parse import unquote_plus, urlsplit
 
 import attrs
+import xmltodict
 
 from uitpas_async.engine.errors import (
     AuthenticationError,
@@ -211,95 +212,23 @@ def encode_query(query: Params) -> str:
 # -- reading answers -----------------------------------------------------------
 
 
-def _refuse_dtd(*_: object) -> None:
-    raise MalformedResponseError("XML with a DTD or entity declarations is refused")
+class _RefusingExpat:
+    """An ``expat`` stand-in whose parsers refuse DTDs and entity declarations."""
 
+    ExpatError = xml.parsers.expat.ExpatError
 
-#: Prefix of an attribute's key and the key of an element's text beside children,
-#: as xmltodict names them (the documents read as xmltodict read them).
-_ATTRIBUTE_PREFIX = "@"
-_TEXT_KEY = "#text"
+    @staticmethod
+    def ParserCreate(*args: Any, **kwargs: Any) -> Any:
+        parser = xml.parsers.expat.ParserCreate(*args, **kwargs)
 
+        def refuse(*_: object) -> None:
+            raise MalformedResponseError("XML with a DTD or entity declarations is refused")
 
-def _push(
-    item: dict[str, Any] | None, key: str, value: Any, force_list: Container[str]
-) -> dict[str, Any]:
-    """Add a child to an element's dict: a repeated name becomes a list."""
-    if item is None:
-        item = {}
-    if key in item:
-        existing = item[key]
-        if isinstance(existing, list):
-            existing.append(value)
-        else:
-            item[key] = [existing, value]
-    else:
-        item[key] = [value] if key in force_list else value
-    return item
-
-
-class _DocumentBuilder:
-    """Builds the dict of a document from expat's events, as ``xmltodict.parse`` does.
-
-    The same shape, key for key (attributes as ``@name``, text beside children
-    as ``#text``, whitespace stripped, a repeated element as a list, comments
-    and processing instructions dropped), with a fraction of the work per
-    element: this runs on every answer, and most answers are four elements.
-    """
-
-    __slots__ = ("_data", "_force_list", "_stack", "item")
-
-    def __init__(self, force_list: Container[str]) -> None:
-        self._force_list = force_list
-        self._stack: list[tuple[dict[str, Any] | None, list[str]]] = []
-        #: The element being built: its attributes and children, or None while bare.
-        self.item: dict[str, Any] | None = None
-        self._data: list[str] = []
-
-    def start(self, _name: str, attributes: list[str]) -> None:
-        self._stack.append((self.item, self._data))
-        # ordered_attributes: [name, value, name, value, ...]
-        self.item = (
-            {
-                _ATTRIBUTE_PREFIX + attributes[i]: attributes[i + 1]
-                for i in range(0, len(attributes), 2)
-            }
-            if attributes
-            else None
-        )
-        self._data = []
-
-    def end(self, name: str) -> None:
-        data = ("".join(self._data).strip() or None) if self._data else None
-        item = self.item
-        self.item, self._data = self._stack.pop()
-        if item is not None:
-            if data:
-                _push(item, _TEXT_KEY, data, self._force_list)
-            self.item = _push(self.item, name, item, self._force_list)
-        else:
-            self.item = _push(self.item, name, data, self._force_list)
-
-    def characters(self, text: str) -> None:
-        self._data.append(text)
-
-
-def _parse_document(body: bytes, force_list: Container[str]) -> Any:
-    """Parse XML with expat into xmltodict's dict shape, refusing any DTD and entity."""
-    parser = xml.parsers.expat.ParserCreate()
-    # A DTD is refused where it starts, before any declaration in it is read.
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.EntityDeclHandler = _refuse_dtd
-    parser.UnparsedEntityDeclHandler = _refuse_dtd
-    parser.ExternalEntityRefHandler = _refuse_dtd  # type: ignore[assignment]
-    builder = _DocumentBuilder(force_list)
-    parser.ordered_attributes = True
-    parser.buffer_text = True
-    parser.StartElementHandler = builder.start
-    parser.EndElementHandler = builder.end
-    parser.CharacterDataHandler = builder.characters
-    parser.Parse(body, True)
-    return builder.item
+        parser.StartDoctypeDeclHandler = refuse
+        parser.EntityDeclHandler = refuse
+        parser.UnparsedEntityDeclHandler = refuse
+        parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
+        return parser
 
 
 def parse_xml(
@@ -321,8 +250,8 @@ def parse_xml(
     if not body.strip():
         raise MalformedResponseError("empty body where XML was expected", status=status)
     try:
-        doc = _parse_document(
-            body, force_list if isinstance(force_list, (tuple, frozenset)) else tuple(force_list)
+        doc = xmltodict.parse(
+            body, expat=_RefusingExpat, force_list=tuple(force_list), disable_entities=True
         )
     except MalformedResponseError as exc:
         exc.status = status
