@@ -52,6 +52,7 @@ from uitpas_async.engine.backend import (
     StartedReport,
     as_backend,
 )
+from uitpas_async.engine.config import PollPolicy
 from uitpas_async.engine.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -108,13 +109,13 @@ class _Watchdog:
     with :class:`RunStoppedError` (which no job retries), so the batch ends in seconds.
     """
 
-    def __init__(self, source: ReportBackend | HasReportBackend, threshold: int) -> None:
-        self._backend = as_backend(source)
-        self.provider = self._backend.provider
+    def __init__(
+        self, backend: ReportBackend, threshold: int, *, poll_policy: PollPolicy | None
+    ) -> None:
+        self._backend = backend
+        self.provider = backend.provider
         #: Clients carry the poll policy; the orchestrator looks for it here.
-        self.poll_policy = getattr(source, "poll_policy", None) or getattr(
-            self._backend, "poll_policy", None
-        )
+        self.poll_policy = poll_policy
         self._threshold = threshold
         #: The failures seen while no call had succeeded yet.
         self._failures: list[UitpasError] = []
@@ -217,9 +218,10 @@ class _FindingWatchdog(_Watchdog):
 
 def _watchdog(source: ReportBackend | HasReportBackend, threshold: int) -> _Watchdog:
     """Return a watchdog over ``source`` that keeps every optional hook of its backend."""
-    if isinstance(as_backend(source), FindsStartedReports):
-        return _FindingWatchdog(source, threshold)
-    return _Watchdog(source, threshold)
+    backend = as_backend(source)
+    poll_policy = getattr(source, "poll_policy", None) or getattr(backend, "poll_policy", None)
+    kind = _FindingWatchdog if isinstance(backend, FindsStartedReports) else _Watchdog
+    return kind(backend, threshold, poll_policy=poll_policy)
 
 
 def add_batch_arguments(

@@ -61,6 +61,8 @@ from uitpas_async.reports.reader import (
     ReportFileError,
     parse_financial_report,
 )
+from uitpas_async.v4.backend import PROVIDER as V4_PROVIDER
+from uitpas_async.xml_api.backend import UitpasBackend
 
 __all__ = [
     "LINE_COLUMNS",
@@ -73,7 +75,7 @@ __all__ = [
 
 SUMMARY_DIR = "summary"
 #: Providers whose reports are UiTPAS financial reports (the XML API and API 4.0).
-UITPAS_PROVIDERS = frozenset({"uitpas", "uitpas4"})
+UITPAS_PROVIDERS = frozenset({UitpasBackend.provider, V4_PROVIDER})
 UID_HELP = (
     "also write each line's UID; it identifies a passholder, so every output leaves it "
     "out unless this flag is given"
@@ -96,7 +98,7 @@ def _read_manifest(path: Path) -> tuple[list[dict[str, Any]], list[SummaryProble
     records = [
         record
         for record in read.records
-        if record.get("provider", "uitpas") in UITPAS_PROVIDERS and "balie" in record
+        if record.get("provider", UitpasBackend.provider) in UITPAS_PROVIDERS and "balie" in record
     ]
     return records, problems
 
