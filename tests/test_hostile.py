@@ -596,6 +596,14 @@ def test_cli_fetch_after_the_journal_is_emptied_keeps_the_reports(
     assert all(len(list(folder.iterdir())) == 1 for folder in folders)
 
 
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """Return what the CLI wrote to stderr, checked to be one line (sandbox notes aside)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if not line.startswith("sandbox:")]) == 1
+    return err
+
+
 def test_cli_refuses_unknown_reports_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -606,9 +614,7 @@ def test_cli_refuses_unknown_reports_in_one_line(
     (out / "KEY").mkdir(parents=True)
     (out / "KEY" / "report.zip").write_bytes(b"PK")
     assert main(["reports", "fetch", "--sandbox", "2", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert len([line for line in err.splitlines() if not line.startswith("sandbox:")]) == 1
+    err = _one_line_error(capsys)
     assert "move them out" in err
 
 
@@ -622,9 +628,7 @@ def test_cli_corrupt_journal_is_one_line_exit_2(
     out.mkdir()
     (out / "journal.sqlite").write_bytes(b"garbage!" * 512)
     assert main(["reports", "fetch", "--sandbox", "2", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert len([line for line in err.splitlines() if not line.startswith("sandbox:")]) == 1
+    err = _one_line_error(capsys)
     assert "journal" in err
 
 
