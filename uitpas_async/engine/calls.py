@@ -239,15 +239,7 @@ class CallPipeline:
         the coroutine, not a coroutine itself: one frame less on the hot path.)
         """
         if tokens is None:
-            # retry_call itself, not a coroutine around it: one frame less per call.
-            return retry_call(
-                self._attempt,
-                (send, request, None, True),
-                policy=self._retry,
-                idempotent=request.idempotent,
-                sleep=self._sleep,
-                endpoint=request.endpoint,
-            )
+            return self._run((send, request, None, True))
         return self._run_renewing_once((send, request, tokens, True))
 
     def renewal_call(self, send: Send[R, T], request: R) -> Coroutine[Any, Any, T]:
@@ -268,9 +260,10 @@ class CallPipeline:
             log.debug("%s refused the token (%s); renewing once", call[1].endpoint, exc.status)
             return await self._run(call)
 
-    async def _run(self, call: _Call[R, T]) -> T:
+    def _run(self, call: _Call[R, T]) -> Coroutine[Any, Any, T]:
+        """Return ``retry_call`` itself, not a coroutine around it: one frame less per call."""
         request = call[1]
-        return await retry_call(
+        return retry_call(
             self._attempt,
             call,
             policy=self._retry,
