@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from uitpas_async.engine.periods import period_label as engine_period_label
 from uitpas_async.reports.reader import FinancialReport, GovernmentTotal, aggregate_reports
 
 __all__ = [
@@ -40,9 +41,6 @@ __all__ = [
 _ZERO = Decimal("0.00")
 #: The balie name of a government's total row in totals.csv.
 ALL_BALIES = "all balies"
-#: First months of the quarters, to label a period as ``2024-Q1`` when it is one.
-_QUARTER_STARTS = (1, 4, 7, 10)
-_QUARTER_ENDS = {3: 31, 6: 30, 9: 30, 12: 31}
 
 #: One cell: text, a count, an amount in euro, a date, a date-time, or empty.
 Cell = str | int | Decimal | date | datetime | None
@@ -209,18 +207,10 @@ def _day(text: str) -> date | None:
 
 
 def period_label(start: date | None, end: date | None) -> str:
-    """Return ``2024-Q1`` for a calendar quarter, else ``start..end``."""
+    """Return ``2024-Q1`` for a calendar quarter, else ``start..end`` (or "unknown period")."""
     if start is None or end is None:
         return "unknown period"
-    if (
-        start.year == end.year
-        and start.day == 1
-        and start.month in _QUARTER_STARTS
-        and end.month == start.month + 2
-        and end.day == _QUARTER_ENDS[end.month]
-    ):
-        return f"{start.year}-Q{_QUARTER_STARTS.index(start.month) + 1}"
-    return f"{start.isoformat()}..{end.isoformat()}"
+    return engine_period_label(start, end)
 
 
 def _name_key(name: str, key: str) -> tuple[str, str]:
