@@ -1,4 +1,4 @@
-"""The engine helpers every provider shares: request checks, credentials, polling, refusals."""
+"""The engine helpers every provider shares: request checks, credentials, refusals."""
 
 from __future__ import annotations
 
@@ -8,19 +8,17 @@ from typing import Any
 import pytest
 
 from uitpas_async.engine.backend import expect_request
-from uitpas_async.engine.config import PollPolicy, credentials_from_env
+from uitpas_async.engine.config import credentials_from_env
 from uitpas_async.engine.errors import (
     ConfigurationError,
     DownloadError,
     InvalidArgumentError,
     RateLimitedError,
-    ReportTimeoutError,
     ServerError,
     UnknownReportError,
 )
 from uitpas_async.engine.periods import period_job_key, validate_period_request
 from uitpas_async.engine.retry_after import raise_for_overload
-from uitpas_async.engine.single import wait_with_policy
 from uitpas_async.engine.storage import Refusal, store_or_refuse
 from uitpas_async.finam import AccountReportRequest
 from uitpas_async.xml_api.backend import ReportRequest
@@ -69,52 +67,6 @@ def test_credentials_from_env_names_the_missing_and_keeps_blank_unless_stripped(
     assert credentials_from_env(("A",), {"A": " x "}, strip=True) == ("x",)
     with pytest.raises(ConfigurationError, match="set A "):
         credentials_from_env(("A",), {"A": "  "}, strip=True)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-async def test_wait_with_policy_returns_the_ready_answer_on_the_policys_delays() -> None:
-    """Polls follow the policy's growing delays and stop at the first ready answer."""
-    clock = _Clock()
-    answers = iter([1, 2, 3])
-    policy = PollPolicy(
-        initial_delay=1.0, multiplier=2.0, max_interval=10.0, timeout=60.0, jitter=False
-    )
-
-    async def poll() -> int:
-        return next(answers)
-
-    found = await wait_with_policy(
-        poll, lambda n: n == 3, report_id="r", policy=policy, clock=clock, sleep=clock.sleep
-    )
-    assert found == 3
-    assert clock.slept == [1.0, 2.0, 4.0]
-
-
-async def test_wait_with_policy_times_out_before_a_sleep_past_the_deadline() -> None:
-    """No sleep is started that would end past the timeout; the error names the polls."""
-    clock = _Clock()
-    policy = PollPolicy(initial_delay=1.0, multiplier=1.0, max_interval=1.0, timeout=2.5)
-
-    async def poll() -> bool:
-        return False
-
-    with pytest.raises(ReportTimeoutError, match=r"not ready within 2.5s \(2 polls\)"):
-        await wait_with_policy(
-            poll, bool, report_id="r", policy=policy, clock=clock, sleep=clock.sleep
-        )
-    assert clock.now <= policy.timeout
 
 
 class _Answer:

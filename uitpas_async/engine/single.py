@@ -5,13 +5,15 @@ another process: :class:`ReportToken` is what it keeps in between, a small
 JSON-safe value (the provider, the report id, the balie, the period and when
 the report was created), much like Azure's continuation tokens. A client's
 ``resume_*`` method takes one and waits for and downloads that report, polling
-on the learned schedule from the report's true age.
+on the learned schedule from the report's true age. What a token's ``balie``
+holds is the provider's: the XML API's balie consumer key, the 4.0 API's
+organizer id, Finam's account id.
 
 :class:`GenerationMemory` is a client's small in-memory history of the
 generation times it observed; :func:`wait_until_ready` is the polling loop,
-shared by every provider, on a :class:`~uitpas_async.engine.polling.SingleReportSchedule`;
-:func:`wait_with_policy` polls on a :class:`~uitpas_async.engine.config.PollPolicy`'s own
-growing delays instead.
+shared by every provider, on a :class:`~uitpas_async.engine.polling.SingleReportSchedule`.
+Every client reaches both through
+:class:`~uitpas_async.engine.client.PipelineClient`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import math
 import random
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import Any
 
 import attrs
 
@@ -32,9 +34,7 @@ from uitpas_async.engine.config import PollPolicy
 from uitpas_async.engine.errors import InvalidArgumentError, ReportTimeoutError
 from uitpas_async.engine.polling import SINGLE_MIN_HISTORY, SingleReportSchedule
 
-__all__ = ["GenerationMemory", "ReportToken", "wait_until_ready", "wait_with_policy"]
-
-_Answer = TypeVar("_Answer")
+__all__ = ["GenerationMemory", "ReportToken", "accept_token", "wait_until_ready"]
 
 log = logging.getLogger("uitpas_async")
 
@@ -46,6 +46,8 @@ MAX_TOKEN_CHARS = 1024
 MAX_TOKEN_FIELD = 200
 #: What a token's text fields may hold: printable, no separators that could smuggle paths.
 _FIELD = re.compile(rf"[A-Za-z0-9._:@+\-]{{1,{MAX_TOKEN_FIELD}}}")
+#: The members of a token's JSON object besides its version.
+_JSON_FIELDS = ("provider", "report_id", "balie", "start", "end", "created_at")
 #: Samples a client remembers (newest first); a balie's own are used once it has this many.
 DEFAULT_MEMORY_SIZE = 200
 
@@ -54,6 +56,26 @@ def _field(value: object, name: str) -> str:
     if not isinstance(value, str) or not _FIELD.fullmatch(value):
         raise InvalidArgumentError(f"report token: {name} is missing or not a plain identifier")
     return value
+
+
+def _check_field(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    _field(value, attribute.name)
+
+
+def _check_balie(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value != "":
+        _field(value, attribute.name)
+
+
+def _check_day(_: object, attribute: attrs.Attribute[date], value: date) -> None:
+    # A datetime is a date too, but its JSON form would not read back as one.
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise InvalidArgumentError(f"report token: {attribute.name} is not a date")
+
+
+def _check_created(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgumentError(f"report token: {attribute.name} is not a number")
 
 
 def _day(value: object, name: str) -> date:
@@ -67,16 +89,41 @@ def _day(value: object, name: str) -> date:
 
 @attrs.frozen
 class ReportToken:
-    """A started report, as a service keeps it between two requests."""
+    """A started report, as a service keeps it between two requests.
 
-    provider: str
-    report_id: str
-    #: The balie (UiTPAS: its consumer key); empty when the provider has none.
-    balie: str
-    start: date
-    end: date
+    A token is checked when it is made as when it is read, so every token a
+    client hands out reads back from its JSON.
+
+    Raises:
+        InvalidArgumentError: a field a token cannot carry.
+    """
+
+    provider: str = attrs.field(validator=_check_field)
+    report_id: str = attrs.field(validator=_check_field)
+    #: Who the report is for: the XML API's balie consumer key, the 4.0 API's
+    #: organizer id, Finam's account id; empty when not known.
+    balie: str = attrs.field(validator=_check_balie)
+    start: date = attrs.field(validator=_check_day)
+    end: date = attrs.field(validator=_check_day)
     #: Wall-clock time (seconds since the epoch) the report was created.
-    created_at: float
+    created_at: float = attrs.field(validator=_check_created)
+
+    def __attrs_post_init__(self) -> None:
+        if self.end < self.start:
+            raise InvalidArgumentError("report token: the period ends before it starts")
+
+    @staticmethod
+    def check_balie(balie: str) -> str:
+        """Return ``balie`` if a token can carry it, so a report is not started unresumable.
+
+        Raises:
+            InvalidArgumentError: not a plain identifier.
+        """
+        return _field(balie, "balie")
+
+    def age(self, now: float) -> float:
+        """Return the report's age in seconds at wall-clock time ``now`` (never negative)."""
+        return max(0.0, now - self.created_at)
 
     def to_json(self) -> str:
         """Return the token as compact JSON text (no secret is in it)."""
@@ -108,25 +155,36 @@ class ReportToken:
             raise InvalidArgumentError("report token: not JSON") from exc
         if not isinstance(data, dict) or data.get("v") != TOKEN_VERSION:
             raise InvalidArgumentError("report token: not a version-1 token")
-        created = data.get("created_at")
-        if (
-            isinstance(created, bool)
-            or not isinstance(created, (int, float))
-            or not math.isfinite(created)
-        ):
-            raise InvalidArgumentError("report token: created_at is not a number")
-        balie = data.get("balie")
-        start, end = _day(data.get("start"), "start"), _day(data.get("end"), "end")
-        if end < start:
-            raise InvalidArgumentError("report token: the period ends before it starts")
+        # Read as they are: the constructor checks the text fields, the number and the period.
+        given: dict[str, Any] = {key: data.get(key) for key in _JSON_FIELDS}
+        created = given["created_at"]
+        if isinstance(created, int) and not isinstance(created, bool):
+            created = float(created)
         return cls(
-            _field(data.get("provider"), "provider"),
-            _field(data.get("report_id"), "report_id"),
-            "" if balie == "" else _field(balie, "balie"),
-            start,
-            end,
-            float(created),
+            given["provider"],
+            given["report_id"],
+            given["balie"],
+            _day(given["start"], "start"),
+            _day(given["end"], "end"),
+            created,
         )
+
+
+def accept_token(token: ReportToken | str, provider: str) -> ReportToken:
+    """Return ``token`` (read from its JSON text if need be) if it is ``provider``'s.
+
+    Raises:
+        InvalidArgumentError: the token is malformed, or another provider's.
+    """
+    if isinstance(token, str):
+        token = ReportToken.from_json(token)
+    elif not isinstance(token, ReportToken):
+        raise InvalidArgumentError("report token: not a ReportToken or its JSON text")
+    if token.provider != provider:
+        raise InvalidArgumentError(
+            f"report token of provider {token.provider!r}, not this client's {provider!r}"
+        )
+    return token
 
 
 class GenerationMemory:
@@ -197,35 +255,3 @@ async def wait_until_ready(
         if await check():
             return math.sqrt(max(before, schedule.first_poll / schedule.ratio) * asked)
         before = asked
-
-
-async def wait_with_policy(
-    poll: Callable[[], Awaitable[_Answer]],
-    ready: Callable[[_Answer], bool],
-    *,
-    report_id: str,
-    policy: PollPolicy,
-    clock: Callable[[], float],
-    sleep: Callable[[float], Awaitable[None]],
-) -> _Answer:
-    """Poll on the policy's delays until ``ready`` accepts an answer; return that answer.
-
-    ``ready`` may raise for a report that failed. No sleep is started that would
-    end past ``policy.timeout`` from now.
-
-    Raises:
-        ReportTimeoutError: the timeout would pass before the next poll.
-    """
-    deadline = clock() + policy.timeout
-    polls = 0
-    while True:
-        delay = policy.delay(polls)
-        if clock() + delay > deadline:
-            raise ReportTimeoutError(
-                f"report {report_id} not ready within {policy.timeout:g}s ({polls} polls)"
-            )
-        await sleep(delay)
-        answer = await poll()
-        polls += 1
-        if ready(answer):
-            return answer

@@ -51,7 +51,7 @@ from uitpas_async.engine.errors import (
     UitpasError,
 )
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.single import wait_with_policy
+from uitpas_async.engine.single import ReportToken
 from uitpas_async.engine.storage import Refusal, store_or_refuse
 from uitpas_async.engine.tokens import TokenManager
 from uitpas_async.engine.transport import StreamingResponse, translate_errors
@@ -121,8 +121,9 @@ class FinamClient(PipelineClient):
     ``aiohttp.ClientSession`` (it is then not closed by the client).
     """
 
-    #: Provider name in journal keys.
+    #: Provider name in journal keys (and in report tokens).
     provider = "finam"
+    _token_provider = provider
     _log = log
 
     def __init__(
@@ -159,8 +160,9 @@ class FinamClient(PipelineClient):
             per_endpoint_rate=rate_per_method,
         )
         self._tokens = TokenManager(self._renew_token, clock=clock)
-        # Clock reading of each report this client created, for the NOT_FOUND grace.
-        self._created: dict[str, float] = {}
+        # Each report this client created or resumed: when (for the NOT_FOUND grace)
+        # and for which account (its generation times are remembered per account).
+        self._created: dict[str, _Created] = {}
         # Download links seen with SUCCESS, so a download needs no second info call.
         self._urls: dict[str, str] = {}
 
@@ -208,7 +210,7 @@ class FinamClient(PipelineClient):
         request = protocol.build_create_report(account_id, start, end, form)
         doc = await self._call(request)
         job = protocol.parse_create_report(doc, request)
-        self._created[job.report_id] = self._clock()
+        self._created[job.report_id] = _Created(self._clock(), job.account_id)
         log.debug("report %s created", job.report_id)
         return job
 
@@ -221,22 +223,30 @@ class FinamClient(PipelineClient):
         return info
 
     async def wait_for_account_report(
-        self, report_id: str, *, poll: PollPolicy | None = None
+        self, report_id: str, *, poll: PollPolicy | None = None, age: float = 0.0
     ) -> AccountReportInfo:
-        """Poll a report until it succeeds.
+        """Poll a report until it succeeds, on the client's learned schedule.
+
+        The schedule is the UiTPAS clients' (``UitpasClient.wait_for_financial_report``):
+        a ladder of the report's age, fine while this client has seen fewer than
+        three reports, then placed by their generation times (the account's own
+        once it has three, for a report this client created or resumed). ``age``
+        is how old the report already is; the poll policy gives the timeout,
+        counted from creation, and the longest interval.
 
         Raises:
-            FinamReportError: status ERROR.
+            FinamReportError: status ERROR (at the poll that saw it).
             FinamReportNotFoundError: NOT_FOUND past the grace period.
-            ReportTimeoutError: not done before the poll policy's timeout.
+            ReportTimeoutError: the deadline would pass before the next poll.
         """
-        return await wait_with_policy(
-            lambda: self.get_account_report_info(report_id),
-            lambda info: self._ready(info, report_id),
+        created = self._created.get(report_id)
+        return await self._await_report(
+            functools.partial(self.get_account_report_info, report_id),
+            functools.partial(self._ready, report_id=report_id),
             report_id=report_id,
-            policy=poll or self.poll_policy,
-            clock=self._clock,
-            sleep=self._sleep,
+            balie=created.account if created is not None else "",
+            policy=poll,
+            age=age,
         )
 
     async def download_account_report(
@@ -279,10 +289,49 @@ class FinamClient(PipelineClient):
         *,
         poll: PollPolicy | None = None,
     ) -> DownloadedReport:
-        """Create a report, poll until it succeeds, and download it."""
+        """Create a report, poll on the learned schedule until it succeeds, and download it."""
         job = await self.create_account_report(account_id, start, end, form)
         info = await self.wait_for_account_report(job.report_id, poll=poll)
         return await self.download_account_report(job.report_id, dest_dir, info=info)
+
+    async def start_account_report(
+        self,
+        account_id: str | int,
+        start: date | datetime,
+        end: date | datetime,
+        form: ReportForm | str = ReportForm.LONG,
+    ) -> ReportToken:
+        """Create a report and return a token to finish it later, in any process.
+
+        The token (:meth:`ReportToken.to_json` for a JSON-safe text) holds the
+        report id, the account (its ``balie``), the period as whole days and the
+        creation time; no secret.
+
+        Raises:
+            InvalidArgumentError: as :meth:`create_account_report`.
+        """
+        job = await self.create_account_report(account_id, start, end, form)
+        return self._new_token(job.report_id, job.account_id, start, end)
+
+    async def resume_account_report(
+        self, token: ReportToken | str, dest_dir: str | Path, *, poll: PollPolicy | None = None
+    ) -> DownloadedReport:
+        """Wait for the report a token names, from its true age, and download it.
+
+        The NOT_FOUND grace counts from the report's creation, as for a report
+        this client created.
+
+        Raises:
+            InvalidArgumentError: the token is malformed or not Finam's.
+            FinamReportError: status ERROR.
+            FinamReportNotFoundError: NOT_FOUND past the grace period.
+            ReportTimeoutError: not done within the poll policy's timeout
+                (counted from the report's creation).
+        """
+        token, age = self._resumed(token)
+        self._created.setdefault(token.report_id, _Created(self._clock() - age, token.balie))
+        info = await self.wait_for_account_report(token.report_id, poll=poll, age=age)
+        return await self.download_account_report(token.report_id, dest_dir, info=info)
 
     # -- ReportBackend -----------------------------------------------------------------
 
@@ -332,7 +381,7 @@ class FinamClient(PipelineClient):
             )
         if status is ReportCreationStatus.NOT_FOUND:
             created = self._created.get(report_id)
-            if created is not None and self._clock() - created < self.not_found_grace:
+            if created is not None and self._clock() - created.at < self.not_found_grace:
                 log.debug("report %s: NOT_FOUND within the grace period; waiting", report_id)
                 return False
             raise FinamReportNotFoundError(
@@ -473,6 +522,14 @@ class FinamClient(PipelineClient):
                 endpoint=download.endpoint,
                 refusal=Refusal(check, protocol.DEFAULT_MAX_JSON_BYTES),
             )
+
+
+@attrs.frozen
+class _Created:
+    """A report this client created or resumed: when, by its clock, and for which account."""
+
+    at: float
+    account: str
 
 
 @attrs.frozen

@@ -38,13 +38,14 @@ from uitpas_async.engine.config import (
     RetryPolicy,
     Timeouts,
 )
+from uitpas_async.engine.errors import InvalidArgumentError
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.single import wait_with_policy
+from uitpas_async.engine.single import ReportToken
 from uitpas_async.engine.storage import DownloadCall, Refusal
 from uitpas_async.engine.tokens import TokenManager
 from uitpas_async.engine.transport import RawResponse
 from uitpas_async.v4 import protocol
-from uitpas_async.v4.backend import UitpasV4Backend
+from uitpas_async.v4.backend import PROVIDER, UitpasV4Backend
 from uitpas_async.v4.models import (
     ClientCredentials,
     DownloadLink,
@@ -86,6 +87,7 @@ class UitpasV4Client(PipelineClient):
     """
 
     _log = log
+    _token_provider = PROVIDER
 
     def __init__(
         self,
@@ -176,21 +178,32 @@ class UitpasV4Client(PipelineClient):
         return protocol.parse_download_link(doc)
 
     async def wait_for_financial_report(
-        self, organizer_id: str, report_id: int, *, poll: PollPolicy | None = None
+        self,
+        organizer_id: str,
+        report_id: int,
+        *,
+        poll: PollPolicy | None = None,
+        age: float = 0.0,
     ) -> FinancialReport:
-        """Poll an export until it is AVAILABLE.
+        """Poll an export until it is AVAILABLE, on the client's learned schedule.
+
+        The schedule is the XML client's (``UitpasClient.wait_for_financial_report``):
+        a ladder of the report's age, fine while this client has seen fewer than
+        three reports, then placed by their generation times (the organizer's own
+        once it has three). ``age`` is how old the report already is; the poll
+        policy gives the timeout, counted from creation, and the longest interval.
 
         Raises:
-            V4ReportFailedError: it ended FAILED.
-            ReportTimeoutError: not available before the poll policy's timeout.
+            V4ReportFailedError: it ended FAILED (at the poll that saw it).
+            ReportTimeoutError: the deadline would pass before the next poll.
         """
-        return await wait_with_policy(
-            lambda: self.get_financial_report(organizer_id, report_id),
+        return await self._await_report(
+            functools.partial(self.get_financial_report, organizer_id, report_id),
             protocol.check_report,
             report_id=str(report_id),
-            policy=poll or self.poll_policy,
-            clock=self._clock,
-            sleep=self._sleep,
+            balie=organizer_id,
+            policy=poll,
+            age=age,
         )
 
     async def download_financial_report(
@@ -217,11 +230,53 @@ class UitpasV4Client(PipelineClient):
         *,
         poll: PollPolicy | None = None,
     ) -> DownloadedReport:
-        """Create an export, poll until it is available, and download it."""
+        """Create an export, poll on the learned schedule until it is available, and download it.
+
+        Raises:
+            V4ReportFailedError: it ended FAILED.
+            ReportTimeoutError: not available before the poll policy's timeout.
+        """
         report = await self.create_financial_report(organizer_id, start, end)
         protocol.check_report(report, endpoint="reports.create")
         await self.wait_for_financial_report(organizer_id, report.id, poll=poll)
         return await self.download_financial_report(organizer_id, report.id, dest_dir)
+
+    async def start_financial_report(
+        self, organizer_id: str, start: date, end: date
+    ) -> ReportToken:
+        """Create an export and return a token to finish it later, in any process.
+
+        The token (:meth:`ReportToken.to_json` for a JSON-safe text) holds the
+        report id, the organizer (its ``balie``), the period and the creation
+        time; no secret.
+
+        Raises:
+            InvalidArgumentError: the organizer id is not one a token can carry.
+            V4ReportFailedError: the export failed at once.
+        """
+        ReportToken.check_balie(organizer_id)
+        report = await self.create_financial_report(organizer_id, start, end)
+        protocol.check_report(report, endpoint="reports.create")
+        return self._new_token(str(report.id), organizer_id, start, end)
+
+    async def resume_financial_report(
+        self, token: ReportToken | str, dest_dir: str | Path, *, poll: PollPolicy | None = None
+    ) -> DownloadedReport:
+        """Wait for the export a token names, from its true age, and download it.
+
+        Raises:
+            InvalidArgumentError: the token is malformed, not UiTPAS 4.0's, or
+                names no organizer or no numeric report.
+            V4ReportFailedError: it ended FAILED.
+            ReportTimeoutError: not available within the poll policy's timeout
+                (counted from the export's creation).
+        """
+        token, age = self._resumed(token)
+        if not token.balie:
+            raise InvalidArgumentError("report token: a UiTPAS 4.0 token names its organizer")
+        report_id = int(protocol.report_id_segment(token.report_id))
+        await self.wait_for_financial_report(token.balie, report_id, poll=poll, age=age)
+        return await self.download_financial_report(token.balie, report_id, dest_dir)
 
     # -- sending -------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -36,12 +35,9 @@ from uitpas_async.engine.config import (
     RetryPolicy,
     Timeouts,
 )
-from uitpas_async.engine.errors import (
-    ConfigurationError,
-    InvalidArgumentError,
-)
+from uitpas_async.engine.errors import ConfigurationError
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.single import GenerationMemory, ReportToken, wait_until_ready
+from uitpas_async.engine.single import ReportToken
 from uitpas_async.engine.storage import DownloadCall, Refusal
 from uitpas_async.engine.transport import StreamingResponse
 from uitpas_async.xml_api import protocol
@@ -76,6 +72,7 @@ class UitpasClient(PipelineClient):
     """
 
     _log = log
+    _token_provider = TOKEN_PROVIDER
 
     def __init__(
         self,
@@ -98,9 +95,6 @@ class UitpasClient(PipelineClient):
         self._prefix_path = urlsplit(self.base_url).path
         self._credentials = credentials
         self._signer = signer or OAuthSigner(credentials)
-        self._rng = random.Random()
-        #: Generation times of this client's earlier reports, for the next one's schedule.
-        self._generation_memory = GenerationMemory()
         self._use_policies(timeouts, limits, retry, poll, sleep, clock)
         self._connect(
             session,
@@ -195,10 +189,15 @@ class UitpasClient(PipelineClient):
 
         The token (:meth:`ReportToken.to_json` for a JSON-safe text) holds the
         report id, the balie, the period and the creation time; no secret.
+
+        Raises:
+            InvalidArgumentError: the balie key is not one a token can carry.
         """
+        if balie_consumer_key:
+            ReportToken.check_balie(balie_consumer_key)
         job = await self.create_financial_report(start, end, balie_consumer_key=balie_consumer_key)
         key = balie_consumer_key or job.balie_consumer_key or ""
-        return ReportToken(TOKEN_PROVIDER, job.report_id, key, start, end, time.time())
+        return self._new_token(job.report_id, key, start, end)
 
     async def resume_financial_report(
         self, token: ReportToken | str, dest_dir: str | Path, *, poll: PollPolicy | None = None
@@ -210,12 +209,8 @@ class UitpasClient(PipelineClient):
             ReportTimeoutError: not completed within the poll policy's timeout
                 (counted from the report's creation).
         """
-        if isinstance(token, str):
-            token = ReportToken.from_json(token)
-        if token.provider != TOKEN_PROVIDER:
-            raise InvalidArgumentError(f"report token of provider {token.provider!r}, not ours")
+        token, age = self._resumed(token)
         key = token.balie or None
-        age = max(0.0, time.time() - token.created_at)
         await self.wait_for_financial_report(
             token.report_id, balie_consumer_key=key, poll=poll, age=age
         )
@@ -244,30 +239,16 @@ class UitpasClient(PipelineClient):
         Raises:
             ReportTimeoutError: the deadline would pass before the next poll.
         """
-        policy = poll or self.poll_policy
-        found: list[ReportStatus] = []
-
-        async def completed() -> bool:
-            status = await self.get_financial_report_status(
-                report_id, balie_consumer_key=balie_consumer_key
-            )
-            if status.completed:
-                found.append(status)
-            return status.completed
-
-        balie = balie_consumer_key or ""
-        seconds = await wait_until_ready(
-            completed,
+        return await self._await_report(
+            functools.partial(
+                self.get_financial_report_status, report_id, balie_consumer_key=balie_consumer_key
+            ),
+            _completed,
             report_id=report_id,
-            history=self._generation_memory.times(balie),
-            policy=policy,
+            balie=balie_consumer_key or "",
+            policy=poll,
             age=age,
-            clock=self._clock,
-            sleep=self._sleep,
-            rng=self._rng,
         )
-        self._generation_memory.record(balie, seconds)
-        return found[0]
 
     async def get_financial_report_periods(self, *, balie_consumer_key: str) -> list[Period]:
         """List the balie's past reporting periods of the last two years, newest first."""
@@ -366,6 +347,11 @@ _URGENCY = {"report.create": 0, "report.download": 1, "report.status": 3}
 _EXAMPLE_URL = "https://test.uitid.be/uitid/rest"
 #: What a download answered with XML came instead of.
 _NOT_A_ZIP = ": XML instead of a report"
+
+
+def _completed(status: ReportStatus) -> bool:
+    """Whether a status says the report is there to download."""
+    return status.completed
 
 
 def _refused(stream: StreamingResponse) -> bool:
