@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime, timezone
 
+import attrs
 import pytest
 
 from uitpas_async.engine.config import PollPolicy
@@ -15,6 +16,7 @@ from uitpas_async.engine.single import (
     MAX_TOKEN_CHARS,
     GenerationMemory,
     ReportToken,
+    accept_token,
     wait_until_ready,
 )
 
@@ -59,6 +61,58 @@ def test_text_that_is_no_token_is_refused(text: str) -> None:
     """Empty, non-object, non-JSON and oversized texts are refused before parsing."""
     with pytest.raises(InvalidArgumentError):
         ReportToken.from_json(text)
+
+
+def test_a_token_made_from_the_current_version_s_json_still_reads() -> None:
+    """The JSON a token of this version wrote, byte for byte, reads back to the same token."""
+    text = (
+        '{"v":1,"provider":"uitpas","report_id":"42","balie":"b-1",'
+        '"start":"2024-01-01","end":"2024-03-31","created_at":1700000000}'
+    )
+    token = ReportToken.from_json(text)
+    assert token == ReportToken("uitpas", "42", "b-1", date(2024, 1, 1), date(2024, 3, 31), 1.7e9)
+    assert isinstance(token.created_at, float)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"report_id": "a/b"},
+        {"balie": "org 1"},
+        {"provider": ""},
+        {"start": datetime(2024, 1, 1, tzinfo=timezone.utc)},
+        {"end": date(2023, 1, 1)},
+        {"created_at": float("nan")},
+    ],
+)
+def test_a_token_that_could_not_be_read_back_is_not_made(fields: dict[str, object]) -> None:
+    """The constructor refuses what from_json would: every token made reads back."""
+    with pytest.raises(InvalidArgumentError):
+        ReportToken(**(attrs.asdict(TOKEN, recurse=False) | fields))  # type: ignore[arg-type]
+
+
+def test_check_balie_passes_plain_identifiers_only() -> None:
+    """check_balie lets a client refuse, before creating, a balie no token can carry."""
+    assert ReportToken.check_balie("org-0001") == "org-0001"
+    for balie in ("", "a b", "x" * 201, "../x"):
+        with pytest.raises(InvalidArgumentError):
+            ReportToken.check_balie(balie)
+
+
+def test_accept_token_takes_the_json_or_the_token_of_its_provider_only() -> None:
+    """A token or its text of the right provider passes; another's, or no token, is refused."""
+    assert accept_token(TOKEN.to_json(), "uitpas-xml") == TOKEN
+    assert accept_token(TOKEN, "uitpas-xml") is TOKEN
+    with pytest.raises(InvalidArgumentError, match="'uitpas-xml', not this client's 'finam'"):
+        accept_token(TOKEN, "finam")
+    with pytest.raises(InvalidArgumentError):
+        accept_token(42, "uitpas-xml")  # type: ignore[arg-type]
+
+
+def test_a_tokens_age_is_never_negative() -> None:
+    """Age is now minus creation, 0 for a clock behind the creator's."""
+    assert TOKEN.age(TOKEN.created_at + 12.5) == 12.5
+    assert TOKEN.age(TOKEN.created_at - 60.0) == 0.0
 
 
 def test_memory_prefers_the_balies_own_times_and_stays_bounded() -> None:
