@@ -9,7 +9,7 @@ real time, and every poll is still a real request the sandbox counts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from uitpas_async.engine.models import DownloadedReport
 from uitpas_async.engine.single import ReportToken
 from uitpas_async.finam import FinamClient, FinamReportError
 from uitpas_async.finam.sandbox import FinamFaultRule, FinamSandbox, FinamSandboxConfig
-from uitpas_async.sandboxkit.server import SandboxServer
+from uitpas_async.sandboxkit.stats import RequestStats
 from uitpas_async.v4 import ClientCredentials, UitpasV4Client
 from uitpas_async.v4.errors import V4ReportFailedError
 from uitpas_async.v4.sandbox import V4FaultRule, V4Sandbox, V4SandboxConfig
@@ -62,21 +62,37 @@ class Case:
     """One provider as these tests drive it: its sandbox and its single-report calls."""
 
     provider: str
-    sandbox: SandboxServer[Any, Any]
+    #: The provider's sandbox (its ``stats`` are live counters).
+    sandbox: Any
     #: A new client of the running sandbox.
     client: Callable[[], Any]
     start: Callable[[Any], Awaitable[ReportToken]]
-    resume: Callable[[Any, ReportToken | str, Path], Awaitable[DownloadedReport]]
     fetch: Callable[[Any, Path], Awaitable[DownloadedReport]]
-    #: The sandbox's request counts by endpoint, and the endpoint of a status poll.
-    requests: Callable[[], Mapping[str, int]]
+    #: The name of the client's resume method.
+    resume_method: str
+    #: The endpoint of a status poll.
     poll_endpoint: str
-    #: Make every report created from now on fail (None: the sandbox's never completes).
-    fail: Callable[[], None] | None
+    #: The sandbox's fault rule, to make reports fail (None: a failed one never completes).
+    fault_rule: Callable[..., Any] | None
 
     def polls(self) -> int:
         """Return the status polls the sandbox has answered so far."""
         return self.requests()[self.poll_endpoint]
+
+    def requests(self) -> dict[str, int]:
+        """Return the requests the sandbox has answered so far, by endpoint."""
+        stats: RequestStats = self.sandbox.stats
+        return stats.requests
+
+    def fail_from_now_on(self) -> None:
+        """Make every report created from now on fail."""
+        assert self.fault_rule is not None
+        self.sandbox.add_fault(self.fault_rule("fail_generation", endpoint="create"))
+
+    async def resume(self, client: Any, token: ReportToken | str, out: Path) -> DownloadedReport:
+        """Resume a token with the client's own resume method."""
+        report: DownloadedReport = await getattr(client, self.resume_method)(token, out)
+        return report
 
 
 def _clocks(clock: SteppingClock | None) -> dict[str, Any]:
@@ -84,25 +100,24 @@ def _clocks(clock: SteppingClock | None) -> dict[str, Any]:
     return {} if clock is None else {"clock": clock}
 
 
-def _sleeps(clock: SteppingClock | None) -> dict[str, Any]:
-    return {} if clock is None else {"clock": clock, "sleep": clock.sleep}
+def _options(clock: SteppingClock | None) -> dict[str, Any]:
+    """A client's policies: quick in real time, or a report's worth on the stepping clock."""
+    if clock is None:
+        return {"poll": POLL, "retry": FAST_RETRY}
+    return {"poll": SLOW_POLL, "retry": FAST_RETRY, "clock": clock, "sleep": clock.sleep}
 
 
 def xml_case(median: float, clock: SteppingClock | None = None) -> Case:
     """The UiTPAS XML API: the token's balie is the balie's consumer key."""
     sandbox = Sandbox(SandboxConfig(balies=2, generation_median=median, seed=3), **_clocks(clock))
     key = sandbox.balies[0].key
-    poll = SLOW_POLL if clock else POLL
     return Case(
         "uitpas",
         sandbox,
-        lambda: UitpasClient(
-            sandbox.base_url, sandbox.credentials, poll=poll, retry=FAST_RETRY, **_sleeps(clock)
-        ),
+        lambda: UitpasClient(sandbox.base_url, sandbox.credentials, **_options(clock)),
         lambda c: c.start_financial_report(START, END, balie_consumer_key=key),
-        lambda c, token, out: c.resume_financial_report(token, out),
         lambda c, out: c.fetch_financial_report(START, END, out, balie_consumer_key=key),
-        lambda: sandbox.stats.requests,
+        "resume_financial_report",
         "status",
         None,
     )
@@ -113,24 +128,18 @@ def v4_case(median: float, clock: SteppingClock | None = None) -> Case:
     config = V4SandboxConfig(organizers=2, generation_median=median, seed=3)
     sandbox = V4Sandbox(config, **_clocks(clock))
     organizer = config.organizer_ids()[0]
-    poll = SLOW_POLL if clock else POLL
+    credentials = ClientCredentials(config.client_id, config.client_secret)
     return Case(
         "uitpas4",
         sandbox,
         lambda: UitpasV4Client(
-            ClientCredentials(config.client_id, config.client_secret),
-            base_url=sandbox.base_url,
-            token_url=sandbox.root_url,
-            poll=poll,
-            retry=FAST_RETRY,
-            **_sleeps(clock),
+            credentials, base_url=sandbox.base_url, token_url=sandbox.root_url, **_options(clock)
         ),
         lambda c: c.start_financial_report(organizer, START, END),
-        lambda c, token, out: c.resume_financial_report(token, out),
         lambda c, out: c.fetch_financial_report(organizer, START, END, out),
-        lambda: sandbox.stats.requests,
+        "resume_financial_report",
         "status",
-        lambda: sandbox.add_fault(V4FaultRule("fail_generation", endpoint="create")),
+        V4FaultRule,
     )
 
 
@@ -143,26 +152,17 @@ def finam_case(median: float, clock: SteppingClock | None = None, **config: Any)
         **walls,
     )
     account = sandbox.accounts[0]
-    poll = SLOW_POLL if clock else POLL
+    # Unpaced, so that each poll is where the schedule puts it.
+    options = {"rate_per_method": None, **walls, **_options(clock)}
     return Case(
         "finam",
         sandbox,
-        lambda: FinamClient(
-            sandbox.secret,
-            base_url=sandbox.base_url,
-            poll=poll,
-            retry=FAST_RETRY,
-            # Unpaced, so that each poll is where the schedule puts it.
-            rate_per_method=None,
-            **_sleeps(clock),
-            **walls,
-        ),
+        lambda: FinamClient(sandbox.secret, base_url=sandbox.base_url, **options),
         lambda c: c.start_account_report(account, START, END),
-        lambda c, token, out: c.resume_account_report(token, out),
         lambda c, out: c.fetch_account_report(account, START, END, out),
-        lambda: sandbox.stats.requests,
+        "resume_account_report",
         "info",
-        lambda: sandbox.add_fault(FinamFaultRule("fail_generation", endpoint="create")),
+        FinamFaultRule,
     )
 
 
@@ -235,9 +235,8 @@ async def test_a_failed_report_raises_its_typed_error_at_the_poll_that_sees_it(
     """A report that fails at 20 s raises the provider's error then, not at the timeout."""
     clock = SteppingClock()
     case = make(SLOW, clock)
-    assert case.fail is not None
     async with case.sandbox, case.client() as client:
-        case.fail()
+        case.fail_from_now_on()
         token = await case.start(client)
         started = clock.now
         with pytest.raises(error):
