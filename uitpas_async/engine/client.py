@@ -50,7 +50,8 @@ class PipelineClient(HttpClientBase):
     _log = logging.getLogger("uitpas_async")
     #: The provider its report tokens name, as its batch backend does; a subclass sets it.
     _token_provider: ClassVar[str]
-    #: POSIX seconds, for a token's creation time (a client may inject its own).
+    #: POSIX seconds, for a token's creation time (a client may inject its own); a
+    #: builtin, so it is not bound as a method.
     _wall_clock: Callable[[], float] = time.time
 
     timeouts: Timeouts
