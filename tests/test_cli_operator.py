@@ -287,6 +287,20 @@ def test_fetch_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert captured.err == ""  # -q: no progress, no notes
 
 
+@pytest.mark.parametrize("api", [[], ["--api", "4"]], ids=["xml", "4.0"])
+def test_fetch_summarize_json_is_one_document(
+    api: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--summarize --json`` prints one JSON document: the fetch, with the totals under summary."""
+    arguments = ["reports", "fetch", *api, "--sandbox", "2", "--period", "2024-Q1"]
+    assert main([*arguments, "--summarize", "--json", "-q", "--out", str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["done"], data["failed"]) == (2, 0)
+    assert data["summary"]["reports"] == 2
+    assert [period["period"] for period in data["summary"]["periods"]] == ["2024-Q1"]
+    assert data["summary"]["written_to"] == str(tmp_path / "summary")
+
+
 # -- periods and price ----------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from uitpas_async.cli.args import positive_float, positive_int
 from uitpas_async.cli.output import (
+    EXIT_OK,
     EXIT_USAGE,
     MANIFEST_NAME,
     STOPPED_CODE,
@@ -87,6 +88,8 @@ _T = TypeVar("_T")
 
 #: Turns the error that stopped a batch into the fix to tell the operator.
 Hint = Callable[[UitpasError], str]
+#: Totals the fetched reports (``--summarize``): the exit status and the JSON document.
+NestedSummary = Callable[[], tuple[int, dict[str, Any]]]
 
 
 class RunStoppedError(ConfigurationError):
@@ -274,6 +277,7 @@ async def fetch_batch(
     note_duplicates: bool = True,
     hint: Hint = _default_hint,
     stop_after: int = STOP_AFTER_FAILURES,
+    nested_summary: NestedSummary | None = None,
 ) -> int:
     """Run a batch with progress, merge the manifest, print the summary; return the status.
 
@@ -282,6 +286,8 @@ async def fetch_batch(
     ``record`` turns a result into its manifest line. ``note_duplicates`` prints how
     many creates may have started a second report on the server. ``hint`` names the
     fix when the first ``stop_after`` calls show that nothing can work (exit 2).
+    With ``--json``, ``nested_summary`` (``--summarize``) adds the totals of the
+    reports under ``"summary"``, so stdout holds one JSON document.
     """
     out_dir = Path(args.out)
     journal = Path(args.journal) if args.journal else out_dir / JOURNAL_NAME
@@ -320,14 +326,19 @@ async def fetch_batch(
     if watchdog.stopped_by is not None:
         if as_json:
             data = summary_data(results, done_earlier=done_earlier, manifest=manifest)
-            print_json({**data, "stopped": _stop_line(watchdog.stopped_by, stop_after, hint)})
+            data["stopped"] = _stop_line(watchdog.stopped_by, stop_after, hint)
+            await _nest_summary(data, nested_summary)
+            print_json(data)
         else:
             counts = Counter(result.state.value for result in results)
             note(f"done {counts['done']}, failed {counts['failed']}; manifest: {manifest}")
         say(_stop_line(watchdog.stopped_by, stop_after, hint), err=True)
         return EXIT_USAGE
+    status = fetch_status(results)
     if as_json:
-        print_json(summary_data(results, done_earlier=done_earlier, manifest=manifest))
+        data = summary_data(results, done_earlier=done_earlier, manifest=manifest)
+        status = max(status, await _nest_summary(data, nested_summary))
+        print_json(data)
     else:
         print_summary(results, sys.stdout, done_earlier=done_earlier)
     in_journal = len(orchestrator.journal_possible_duplicates)
@@ -340,4 +351,12 @@ async def fetch_batch(
         )
     if not as_json:
         say(f"manifest: {manifest}")
-    return fetch_status(results)
+    return status
+
+
+async def _nest_summary(data: dict[str, Any], nested_summary: NestedSummary | None) -> int:
+    """Add the totals under ``"summary"`` (in a thread: reading workbooks is CPU work)."""
+    if nested_summary is None:
+        return EXIT_OK
+    status, data["summary"] = await asyncio.to_thread(nested_summary)
+    return status

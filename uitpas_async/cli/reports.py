@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from uitpas_async.cli.summarize import (
     add_summarize_command,
     add_summarize_flags,
     summarize_directory,
+    summary_document,
 )
 from uitpas_async.cli.target import Balies, connection, first_balie, stop_hint
 from uitpas_async.engine.errors import ConfigurationError
@@ -193,8 +195,13 @@ def manifest_record(result: ReportResult) -> dict[str, Any]:
 
 
 async def _cmd_reports_fetch(args: argparse.Namespace) -> int:
+    totals = functools.partial(
+        summary_document, Path(args.out), include_uid=args.include_uid, csv_dialect=args.csv_dialect
+    )
+    # With --json the totals go inside the fetch's document: stdout holds one.
+    nested = totals if args.summarize and args.json else None
     if v4.uses_v4(args):
-        status = await v4.cmd_fetch(args)
+        status = await v4.cmd_fetch(args, nested_summary=nested)
     else:
         plan = _plan(args)
         status = await fetch_batch(
@@ -203,14 +210,14 @@ async def _cmd_reports_fetch(args: argparse.Namespace) -> int:
             plan.requests,
             record=manifest_record,
             hint=stop_hint(args),
+            nested_summary=nested,
         )
-    if args.summarize:
+    if args.summarize and not args.json:
         summary = await asyncio.to_thread(
             summarize_directory,
             Path(args.out),
             include_uid=args.include_uid,
             csv_dialect=args.csv_dialect,
-            as_json=args.json,
         )
         status = max(status, summary)
     return status

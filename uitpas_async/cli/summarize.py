@@ -71,6 +71,7 @@ __all__ = [
     "add_summarize_command",
     "add_summarize_flags",
     "summarize_directory",
+    "summary_document",
 ]
 
 SUMMARY_DIR = "summary"
@@ -248,12 +249,76 @@ def summarize_directory(
     ``as_json`` prints the totals and problems as one JSON document instead of a table.
     """
     stream = stream if stream is not None else sys.stdout
-    directory = Path(directory)
-    stream = stream or sys.stdout  # looked up now, so a redirected stdout is honoured
+    if as_json:
+        status, document = summary_document(
+            directory, include_uid=include_uid, limits=limits, csv_dialect=csv_dialect
+        )
+        print_json(document, stream)
+        return status
+    summary = _summarize(Path(directory), include_uid, limits, csv_dialect)
+    if isinstance(summary, str):
+        print(f"uitpas-async: {summary}", file=stream)
+        return EXIT_USAGE
+    _print_table(summary.tables, stream)
+    # Balie, member and file names come from servers: printed escaped.
+    for note in summary.notes:
+        print(f"warning: {escape_for_terminal(note)}", file=stream)
+    for problem in summary.problems:
+        where = " ".join(part for part in (problem.balie, problem.report) if part)
+        line = f"{problem.kind.upper()}: {where}: {problem.detail}"
+        print(escape_for_terminal(line), file=stream)
+    mismatches = sum(problem.kind == "mismatch" for problem in summary.problems)
+    print(
+        f"{summary.reports} reports, {summary.sheets} sheets, {mismatches} Total mismatches, "
+        f"{len(summary.problems) - mismatches} other problems; written to {summary.out}",
+        file=stream,
+    )
+    if not include_uid:
+        print("UIDs left out (pass --include-uid to write them)", file=stream)
+    return summary.status
+
+
+def summary_document(
+    directory: Path,
+    *,
+    include_uid: bool = False,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+    csv_dialect: str = DEFAULT_CSV_DIALECT,
+) -> tuple[int, dict[str, Any]]:
+    """Summarize as :func:`summarize_directory` does; return the status and the JSON document.
+
+    ``reports fetch --summarize --json`` nests the document in its own, so stdout
+    holds one JSON document.
+    """
+    summary = _summarize(Path(directory), include_uid, limits, csv_dialect)
+    if isinstance(summary, str):
+        return EXIT_USAGE, {"error": summary}
+    return summary.status, _summary_data(summary)
+
+
+@attrs.frozen
+class _Summary:
+    """What summarizing a directory found and wrote."""
+
+    tables: SummaryTables
+    problems: Sequence[SummaryProblem]
+    notes: Sequence[str]
+    reports: int
+    sheets: int
+    out: Path
+
+    @property
+    def status(self) -> int:
+        return EXIT_FAILED if self.problems else EXIT_OK
+
+
+def _summarize(
+    directory: Path, include_uid: bool, limits: ArchiveLimits, csv_dialect: str
+) -> _Summary | str:
+    """Read the manifest's reports, write ``summary/``; return what was found, or why not."""
     manifest = directory / MANIFEST_NAME
     if not manifest.is_file():
-        print(f"uitpas-async: no {MANIFEST_NAME} in {directory} (run reports fetch)", file=stream)
-        return EXIT_USAGE
+        return f"no {MANIFEST_NAME} in {directory} (run reports fetch)"
     records, problems = _read_manifest(manifest)
     entries, report_problems, notes = _collect(directory, records, limits)
     problems += report_problems
@@ -267,47 +332,20 @@ def summarize_directory(
     out = directory / SUMMARY_DIR
     write_summary_files(out, tables, dialect=csv_dialect)
     sheets = sum(len(entry.report.sheets) for entry in entries)
-    if as_json:
-        print_json(_summary_data(tables, problems, notes, len(entries), sheets, out), stream)
-        return EXIT_FAILED if problems else EXIT_OK
-
-    _print_table(tables, stream)
-    # Balie, member and file names come from servers: printed escaped.
-    for note in notes:
-        print(f"warning: {escape_for_terminal(note)}", file=stream)
-    for problem in problems:
-        where = " ".join(part for part in (problem.balie, problem.report) if part)
-        line = f"{problem.kind.upper()}: {where}: {problem.detail}"
-        print(escape_for_terminal(line), file=stream)
-    mismatches = sum(problem.kind == "mismatch" for problem in problems)
-    print(
-        f"{len(entries)} reports, {sheets} sheets, {mismatches} Total mismatches, "
-        f"{len(problems) - mismatches} other problems; written to {out}",
-        file=stream,
-    )
-    if not include_uid:
-        print("UIDs left out (pass --include-uid to write them)", file=stream)
-    return EXIT_FAILED if problems else EXIT_OK
+    return _Summary(tables, problems, notes, len(entries), sheets, out)
 
 
-def _summary_data(
-    tables: SummaryTables,
-    problems: Sequence[SummaryProblem],
-    notes: Sequence[str],
-    reports: int,
-    sheets: int,
-    out: Path,
-) -> dict[str, Any]:
+def _summary_data(summary: _Summary) -> dict[str, Any]:
     """Return what ``--json`` prints: totals per period and government, problems, counts.
 
     Money is text, so no float ever rounds a cent.
     """
     periods: dict[tuple[date | None, date | None], list[PeriodTotal]] = {}
-    for row in tables.government_totals:
+    for row in summary.tables.government_totals:
         periods.setdefault((row.start, row.end), []).append(row)
     return {
-        "reports": reports,
-        "sheets": sheets,
+        "reports": summary.reports,
+        "sheets": summary.sheets,
         "periods": [
             {
                 "period": period_label(start, end),
@@ -331,9 +369,9 @@ def _summary_data(
             }
             for (start, end), rows in periods.items()
         ],
-        "problems": [attrs.asdict(problem) for problem in problems],
-        "warnings": list(notes),
-        "written_to": str(out),
+        "problems": [attrs.asdict(problem) for problem in summary.problems],
+        "warnings": list(summary.notes),
+        "written_to": str(summary.out),
     }
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from uitpas_async.cli.args import parse_period, period_request, read_key_file
-from uitpas_async.cli.batch import fetch_batch
+from uitpas_async.cli.batch import NestedSummary, fetch_batch
 from uitpas_async.cli.output import EXIT_OK, result_record, say
 from uitpas_async.cli.sandbox import (
     DEFAULT_SANDBOX_BALIES,
@@ -200,13 +200,14 @@ async def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def cmd_fetch(args: argparse.Namespace) -> int:
+async def cmd_fetch(args: argparse.Namespace, *, nested_summary: NestedSummary | None) -> int:
     """``reports fetch --api 4``: every organizer's report, resumably."""
     return await fetch_batch(
         args,
         connection(args),
         lambda found: _requests(args, found),
         record=manifest_record,
+        nested_summary=nested_summary,
     )
 
 
