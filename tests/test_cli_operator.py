@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,8 +15,12 @@ import pytest
 from uitpas_async.cli import main, parse_period
 from uitpas_async.cli.args import explicit_sandbox, read_balies
 from uitpas_async.cli.finam import read_accounts
+from uitpas_async.cli.output import Progress
 from uitpas_async.cli.reports import _ages
+from uitpas_async.engine.errors import ReportTimeoutError
+from uitpas_async.engine.jobs import JobEvent, JobState
 from uitpas_async.engine.manifest import merge_manifest, read_manifest
+from uitpas_async.xml_api.backend import ReportRequest
 from uitpas_async.xml_api.models import AgeRange, PriceReason
 
 
@@ -414,3 +419,27 @@ def test_whoami_json_masks_the_secrets(capsys: pytest.CaptureFixture[str]) -> No
     assert SANDBOX_CREDENTIALS.token_secret not in text
     assert SANDBOX_CREDENTIALS.consumer_secret not in text
     assert data["token"] != SANDBOX_CREDENTIALS.token
+
+
+# -- progress in a terminal -------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, so the progress bar draws on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_shows_a_failure_when_it_happens() -> None:
+    """In a terminal a failed job prints its line above the bar at once, not only at the end."""
+    terminal = _Terminal()
+    request = ReportRequest("KEY-1", date(2024, 1, 1), date(2024, 3, 31), name="Bib [bold]Gent")
+    failure = ReportTimeoutError("report 7 not completed within 60s (12 polls)")
+    with Progress(2, stream=terminal) as progress:
+        progress(JobEvent(0, request, JobState.QUEUED, JobState.GENERATING, report_id="7"))
+        progress(JobEvent(0, request, JobState.GENERATING, JobState.FAILED, "7", error=failure))
+        shown_while_running = terminal.getvalue()
+    assert "failed" in shown_while_running
+    assert "Bib [bold]Gent (KEY-1)" in shown_while_running  # printed as text, never as rich markup
+    assert "not completed within 60s" in shown_while_running

@@ -243,18 +243,26 @@ class Progress:
         finished = self.counts[JobState.DONE] + self.counts[JobState.FAILED]
         if self._bar is not None:
             self._bar.update(self._task, completed=finished, description=self._describe())
+            if event.state is JobState.FAILED and not _stopped(event):
+                # A failure shows when it happens, above the bar, not only in the summary.
+                line = self._line(event, finished, period)
+                self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
         elif event.state.finished and not self._quiet and not _stopped(event):
-            detail = (
-                str(event.report.path)
-                if event.report
-                else (f"{event.error.code}: {event.error.message}" if event.error else "")
-            )
-            where = f"  {period}" if period else ""
-            line = (
-                f"[{finished}/{self.total}] {event.state.value:<6} {display_name(event.request)}"
-                f"{where}  {detail}  ({self._timing(finished)})"
-            )
-            print(escape_for_terminal(line), file=self._stream, flush=True)
+            print(self._line(event, finished, period), file=self._stream, flush=True)
+
+    def _line(self, event: JobEvent, finished: int, period: str | None) -> str:
+        """Return one finished job as a line, escaped: names and errors come from servers."""
+        detail = (
+            str(event.report.path)
+            if event.report
+            else (f"{event.error.code}: {event.error.message}" if event.error else "")
+        )
+        where = f"  {period}" if period else ""
+        line = (
+            f"[{finished}/{self.total}] {event.state.value:<6} {display_name(event.request)}"
+            f"{where}  {detail}  ({self._timing(finished)})"
+        )
+        return escape_for_terminal(line)
 
 
 def _stopped(event: JobEvent) -> bool:
