@@ -31,6 +31,7 @@ from uitpas_async import (
 )
 from uitpas_async.engine.backend import JobRequest, StartedReport
 from uitpas_async.engine.polling import (
+    DEFAULT_TARGET_LAG,
     MIN_HISTORY_SAMPLES,
     POLL_RATE_SHARE,
     TAIL_SHARE,
@@ -81,8 +82,9 @@ def test_before_learning_scouts_assume_no_time_scale_and_waiters_wait() -> None:
     # Not the policy's 2 s: the first poll is at first_poll (jittered one step later).
     assert 0.05 <= scheduler.next_delay(0.0, 0, scout) <= 0.055
     assert 0.05 <= 0.04 + scheduler.next_delay(0.04, 0, scout) <= 0.055
-    assert 0.09 <= scheduler.next_delay(1.0, 3, scout) <= 0.1
-    assert 0.9 * 25.0 <= scheduler.next_delay(250.0, 30, scout) <= 25.0
+    # Then each wait is exactly target_lag of the scout's age.
+    assert scheduler.next_delay(1.0, 3, scout) == pytest.approx(0.1)
+    assert scheduler.next_delay(250.0, 30, scout) == pytest.approx(25.0)
     assert scheduler.scouting
     assert scheduler.waits_for_learning(waiter)
     assert not scheduler.waits_for_learning(scout)
@@ -99,9 +101,9 @@ def test_a_coarser_scout_ladder_turns_fine_at_the_first_completion() -> None:
     """With scout_widen above 1 + target_lag, scouts step finely once one has completed."""
     scheduler = BatchPollScheduler(PollPolicy(), min_scouts=100, target_lag=0.1, scout_widen=1.25)
     roles = [scheduler.enlist() for _ in range(100)]
-    assert 0.9 * 2.5 <= scheduler.next_delay(10.0, 5, roles[1]) <= 2.5
+    assert scheduler.next_delay(10.0, 5, roles[1]) == pytest.approx(2.5)
     assert not scheduler.observe(8.0, roles[0])
-    assert 0.9 <= scheduler.next_delay(10.0, 5, roles[1]) <= 1.0
+    assert scheduler.next_delay(10.0, 5, roles[1]) == pytest.approx(1.0)
 
 
 def test_the_grid_starts_at_the_scouts_quantile() -> None:
@@ -132,10 +134,10 @@ def test_learned_grid_is_geometric() -> None:
     assert scheduler.grid_start == pytest.approx(start)
     for _ in range(50):
         assert start - 10.0 <= scheduler.next_delay(10.0, 0, role) <= start * 1.1 - 10.0
-        assert 0.9 * 3.0 <= scheduler.next_delay(30.0, 5, role) <= 3.0
+        assert scheduler.next_delay(30.0, 5, role) == pytest.approx(3.0)
     # A job of unknown age (resumed) steps by the grid too, never coarser than its start.
     solo = scheduler.enlist(timed=False)
-    assert 0.9 * start * 0.1 <= scheduler.next_delay(1.0, 0, solo) <= start * 0.1
+    assert scheduler.next_delay(1.0, 0, solo) == pytest.approx(start * 0.1)
 
 
 def test_the_last_jobs_poll_at_a_third_of_their_step() -> None:
@@ -144,12 +146,12 @@ def test_the_last_jobs_poll_at_a_third_of_their_step() -> None:
     roles = [scheduler.enlist() for _ in range(100)]
     assert scheduler.observe(10.0, roles[0])
     first_step = scheduler.grid_start * 0.1  # type: ignore[operator]
-    assert 9.0 <= scheduler.next_delay(100.0, 9, roles[99]) <= 10.0
+    assert scheduler.next_delay(100.0, 9, roles[99]) == pytest.approx(10.0)
     for role in roles[: 100 - int(TAIL_SHARE * 100)]:
         scheduler.retire(role)
-    assert 0.9 * 10 * TAIL_STEP <= scheduler.next_delay(100.0, 9, roles[99]) <= 10 * TAIL_STEP
+    assert scheduler.next_delay(100.0, 9, roles[99]) == pytest.approx(10 * TAIL_STEP)
     # No finer than the first grid step, for a job just past the grid start.
-    assert 0.9 * first_step <= scheduler.next_delay(10.5, 9, roles[99]) <= first_step
+    assert scheduler.next_delay(10.5, 9, roles[99]) == pytest.approx(first_step)
 
 
 def test_a_rate_limit_widens_the_grid_to_fit_the_budget() -> None:
@@ -158,7 +160,7 @@ def test_a_rate_limit_widens_the_grid_to_fit_the_budget() -> None:
     roles = [scheduler.enlist() for _ in range(100)]
     assert scheduler.observe(5.0, roles[0])
     budget = 100 / (POLL_RATE_SHARE * 10.0)
-    assert 0.9 * budget <= scheduler.next_delay(10.0, 3, roles[1]) <= budget
+    assert scheduler.next_delay(10.0, 3, roles[1]) == pytest.approx(budget)
     # As jobs finish, the others may poll more often.
     for role in roles[:95]:
         scheduler.retire(role)
@@ -345,7 +347,7 @@ def test_history_too_small_or_turned_off_leaves_the_batch_to_scout() -> None:
     assert few.enlist() is PollRole.SCOUT
     enough = BatchPollScheduler(PollPolicy(), history=(10.0,) * MIN_HISTORY_SAMPLES)
     assert enough.from_history
-    assert enough.grid_start == pytest.approx(10.0 / 1.045)
+    assert enough.grid_start == pytest.approx(10.0 / (1 + DEFAULT_TARGET_LAG / 2))
     assert {enough.enlist() for _ in range(20)} == {PollRole.WAITER}
     assert not enough.scouting
     off = BatchPollScheduler(PollPolicy(), learn=False, history=(10.0,) * 100)
@@ -580,5 +582,5 @@ def test_a_single_report_needs_three_samples_of_history() -> None:
     assert not SingleReportSchedule.for_report([20.0, 21.0]).from_history
     schedule = SingleReportSchedule.for_report([20.0, 20.0, 20.0], rng=random.Random(2))
     assert schedule.from_history
-    assert schedule.ratio == pytest.approx(1.09)
+    assert schedule.ratio == pytest.approx(1 + DEFAULT_TARGET_LAG)
     assert 20.0 * math.exp(-1.75 * 0.5 * math.sqrt(4 / 6)) <= schedule.first_poll < 20.0
