@@ -84,12 +84,18 @@ PRAGMA user_version=1;
 """
 
 
-def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
-    """Opening a version-1 journal adds generation_times, bumps the version, keeps jobs."""
+def _old_journal(tmp_path: Path, script: str) -> Path:
+    """Write a journal as an older version left it; return its path."""
     path = tmp_path / "journal.sqlite"
     db = sqlite3.connect(path)
-    db.executescript(_VERSION_1_SCHEMA)
+    db.executescript(script)
     db.close()
+    return path
+
+
+def test_a_version_1_journal_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
+    """Opening a version-1 journal adds generation_times, bumps the version, keeps jobs."""
+    path = _old_journal(tmp_path, _VERSION_1_SCHEMA)
     with Journal(path) as journal:
         entry = journal.get("uitpas", "k1")
         assert entry is not None
@@ -118,10 +124,7 @@ PRAGMA user_version=2;
 
 def test_a_version_2_journal_gains_creation_times_and_keeps_the_rest(tmp_path: Path) -> None:
     """A version-2 journal opens: its jobs' creation times are unknown, new ones are kept."""
-    path = tmp_path / "journal.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript(_VERSION_2_SCHEMA)
-    db.close()
+    path = _old_journal(tmp_path, _VERSION_2_SCHEMA)
     with Journal(path) as journal:
         entry = journal.get("uitpas", "k1")
         assert entry is not None

@@ -12,14 +12,14 @@ of the others) or a *waiter*:
   the same plus 25 per tenfold longer report (100 at 300 s). The others wait,
   spending no requests and no timers (or, should every scout fail first, back
   off on their own).
-* Once ``probe_quantile`` (2%) of the scouts have completed, the probes start
+* Once ``probe_quantile`` (1.5%) of the scouts have completed, the probes start
   on the grid from that time. With the scouts they are the sample the grid
   start is learned from. The 3% quantile of about N/8 scouts alone lands
   anywhere from the 1% to the 6% quantile of the batch, too early (every job
   polls more) or too late (early reports are seen late) by turns; with about
   N/3 probes the sample is three times larger and the start twice as sure,
-  for two more polls of each probe.
-* Once ``start_quantile`` (4%) of the scouts and probes have completed, the
+  for two or three more polls of each probe.
+* Once ``start_quantile`` (4.5%) of the scouts and probes have completed, the
   schedule is learned: they are a random sample of the batch, so that time
   estimates the same quantile of every job. From it on, every job polls on a
   geometric grid, each poll at ``elapsed * (1 + target_lag)``. Such a grid
@@ -79,14 +79,14 @@ __all__ = [
 #: status call in flight). See benchmarks/README.md for the figures behind it.
 DEFAULT_TARGET_LAG = 0.098
 #: The grid starts once this fraction of the scouts and probes has completed.
-DEFAULT_START_QUANTILE = 0.04
+DEFAULT_START_QUANTILE = 0.045
 #: After the first ``DEFAULT_MIN_SCOUTS`` jobs, one job in this many scouts.
 DEFAULT_SCOUT_EVERY = 8
 DEFAULT_MIN_SCOUTS = 5
 #: Of the other jobs, one in this many probes: it starts on the grid once this
 #: fraction of the scouts has completed ...
 DEFAULT_PROBE_EVERY = 3
-DEFAULT_PROBE_QUANTILE = 0.02
+DEFAULT_PROBE_QUANTILE = 0.015
 #: A scout's first poll, in seconds after creation: below any report seen so far, and
 #: low enough that at a 0.3 s median with sigma 1 only 1% of reports are done by then
 #: (at 50 ms, 4%: the grid was learned from the first polls and started too late).
