@@ -36,7 +36,7 @@ from uitpas_async.engine.backend import JobRequest, StartedReport
 from uitpas_async.engine.errors import ConnectionLostError
 from uitpas_async.engine.journal import Journal
 from uitpas_async.engine.polling import (
-    DEFAULT_START_QUANTILE,
+    DEFAULT_HISTORY_QUANTILE,
     DEFAULT_TARGET_LAG,
     MIN_HISTORY_SAMPLES,
     POLL_RATE_SHARE,
@@ -378,7 +378,7 @@ async def test_with_history_the_batch_starts_on_the_grid_without_scouting(tmp_pa
     second_orchestrator = await _run_batch(tmp_path / "second", second, clock, history=history)
     second_start = second_orchestrator._scheduler.grid_start
     # No later than the history's start quantile (nor than a lognormal fit's), half a step early.
-    quantile = sorted(history)[int(DEFAULT_START_QUANTILE * (len(history) - 1))]
+    quantile = sorted(history)[int(DEFAULT_HISTORY_QUANTILE * (len(history) - 1))]
     start = quantile / (1 + DEFAULT_TARGET_LAG / 2)
     assert second_start is not None
     assert second_start <= start

@@ -28,7 +28,7 @@ of the others) or a *waiter*:
   no model of the distribution.
 * Given a *history* (generation times observed in earlier runs: plain data
   that the caller reads from its journal, see :class:`GenerationHistory`) of
-  at least ``MIN_HISTORY_SAMPLES``, the grid start is that history's quantile,
+  at least ``MIN_HISTORY_SAMPLES``, the grid start is that history's 3% quantile,
   and the batch skips scouting: every job waits for the grid from its first poll.
 * The batch is done when its last report is, so the last ``TAIL_SHARE`` of
   the jobs poll at a third of their grid step (no finer than the first step).
@@ -80,6 +80,10 @@ __all__ = [
 DEFAULT_TARGET_LAG = 0.098
 #: The grid starts once this fraction of the scouts and probes has completed.
 DEFAULT_START_QUANTILE = 0.045
+#: From a history the grid starts at this quantile of it. No sample of this run's
+#: decides it, so it can start earlier for the same polls: a history is last quarter's
+#: draws, not this one's, and the 4.5% left this run's p95 lag at 9.9% in virtual time.
+DEFAULT_HISTORY_QUANTILE = 0.03
 #: After the first ``DEFAULT_MIN_SCOUTS`` jobs, one job in this many scouts.
 DEFAULT_SCOUT_EVERY = 8
 DEFAULT_MIN_SCOUTS = 5
@@ -244,6 +248,7 @@ class BatchPollScheduler:
         learn: bool = True,
         target_lag: float = DEFAULT_TARGET_LAG,
         start_quantile: float = DEFAULT_START_QUANTILE,
+        history_quantile: float = DEFAULT_HISTORY_QUANTILE,
         scout_every: int = DEFAULT_SCOUT_EVERY,
         min_scouts: int = DEFAULT_MIN_SCOUTS,
         probe_every: int | None = DEFAULT_PROBE_EVERY,
@@ -285,7 +290,7 @@ class BatchPollScheduler:
         usable = [t for t in history if math.isfinite(t) and t > 0]
         self._from_history = learn and len(usable) >= MIN_HISTORY_SAMPLES
         if self._from_history:
-            self._grid_start = _history_start(usable, start_quantile, target_lag)
+            self._grid_start = _history_start(usable, history_quantile, target_lag)
 
     @property
     def learned(self) -> bool:
