@@ -37,7 +37,6 @@ from uitpas_async import (
     UitpasClient,
 )
 from uitpas_async.engine.jobs import JobEvent, JobState
-from uitpas_async.engine.polling import BatchPollScheduler
 from uitpas_async.engine.single import wait_until_ready
 from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri
 
@@ -135,27 +134,22 @@ async def _run_ours(task: dict[str, Any], out_dir: Path, counter: list[int]) -> 
         if event.state is JobState.DONE:
             counter[0] += 1
 
-    requests = [ReportRequest(key, START, END) for key in task["balies"]]
+    # A later quarter, on a journal an earlier run left, is what a user's next run is:
+    # the journal's generation times are its history.
+    period = task.get("period")
+    start, end = (date.fromisoformat(day) for day in period) if period else (START, END)
+    journal = Path(task["journal"]) if task.get("journal") else out_dir / "journal.sqlite"
+    requests = [ReportRequest(key, start, end) for key in task["balies"]]
     async with UitpasClient(
         task["sandbox"]["base_url"], _credentials(task), limits=limits, poll=poll
     ) as client:
         orchestrator = ReportOrchestrator(
             client,
             out_dir / "reports",
-            journal=out_dir / "journal.sqlite",
+            journal=journal,
             max_in_flight=task.get("max_in_flight") or len(requests),
             on_event=on_event,
         )
-        history = tuple(task.get("history") or ())
-        if history:
-            # The journal does not yet remember generation times (issue 15, phase 2):
-            # hand the first run's, as this client saw them, to the batch scheduler.
-            def with_history() -> BatchPollScheduler:
-                return BatchPollScheduler(
-                    orchestrator.poll_policy, request_rate=task.get("rate"), history=history
-                )
-
-            orchestrator._new_scheduler = with_history  # type: ignore[method-assign]
         results = await orchestrator.run(requests)
         task["from_history"] = orchestrator._scheduler.from_history
     failed = [r for r in results if not r.ok]

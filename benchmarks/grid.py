@@ -5,7 +5,7 @@ given median and sigma) fetched by our client and by each grid baseline against
 a fresh sandbox. A point whose real median would make the run too long is
 time-compressed (``time_scale`` < 1): the sandbox draws the same distribution
 and every client's intervals scale with it. Compression multiplies the request
-rate a client needs, so each point prints the rate a 9% geometric grid needs
+rate a client needs, so each point prints the rate the geometric grid needs
 when it starts (``needed_rate``) next to the sandbox's measured capacity: where
 the first is above the second, the machine, not the client, bounds the figures.
 """
@@ -14,10 +14,20 @@ from __future__ import annotations
 
 import math
 import statistics
+import tempfile
 from collections.abc import Callable
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import attrs
+
+from uitpas_async.engine.polling import (
+    DEFAULT_START_QUANTILE,
+    DEFAULT_TARGET_LAG,
+    SINGLE_BLIND_RATIO,
+    SINGLE_FIRST_POLL,
+)
 
 from .metrics import percentile
 from .runner import CONCURRENCY, Profile, _child, run_batch
@@ -34,12 +44,14 @@ GRID_SIGMAS = (0.3, 1.0)
 #: Sigma 1 reaches 22 medians at N = 1,000, so those points are compressed further.
 FULL_MAX_REAL_MEDIAN = {0.3: 20.0, 1.0: 5.0}
 #: The grid's lag step and start quantile (engine.polling's defaults), for needed_rate.
-GRID_STEP = 0.09
-GRID_START_QUANTILE = 0.03
+GRID_STEP = DEFAULT_TARGET_LAG
+GRID_START_QUANTILE = DEFAULT_START_QUANTILE
 #: Single reports: medians, their sigma, and how many reports per median and wave.
 SINGLE_MEDIANS = (0.3, 2.0, 20.0, 300.0)
 SINGLE_SIGMA = 0.5
 SINGLE_SEED = 11
+#: The second quarterly run's period (the first run's is the child's first quarter).
+NEXT_QUARTER = (date(2024, 4, 1), date(2024, 6, 30))
 
 
 @attrs.frozen
@@ -63,7 +75,7 @@ class GridPoint:
         return self.median * self.time_scale
 
     def needed_rate(self) -> float:
-        """Return the requests per second a 9% grid needs at its start (all N pending)."""
+        """Return the requests per second the grid needs at its start (all N pending)."""
         z = statistics.NormalDist().inv_cdf(GRID_START_QUANTILE)
         start = self.real_median * math.exp(z * self.sigma)
         return self.jobs * (1 - GRID_START_QUANTILE) / (GRID_STEP * start)
@@ -93,7 +105,8 @@ def run_grid(
         needed = point.needed_rate()
         say(
             f"grid {point.label}: N={point.jobs}, real median {point.real_median:g} s "
-            f"(time scale {point.time_scale:g}); a 9% grid needs ~{needed:.0f} req/s at its "
+            f"(time scale {point.time_scale:g}); a {GRID_STEP:.1%} grid needs ~{needed:.0f} "
+            "req/s at its "
             f"start, the sandbox serves ~{capacity:.0f}"
         )
         runs: dict[str, Any] = {}
@@ -202,7 +215,11 @@ def run_singles(profile: Profile, say: Callable[[str], None]) -> list[dict[str, 
 
 
 def run_history(profile: Profile, say: Callable[[str], None]) -> dict[str, Any]:
-    """The second quarterly run: the same balies again, the first run's times as history."""
+    """The second quarterly run: next quarter's reports on the journal the first run left.
+
+    As a user runs it: the second ``ReportOrchestrator`` shares the first one's
+    journal, whose generation times (per provider) are the history it starts from.
+    """
     point = GridPoint(20.0, 0.3, profile.jobs, 1.0 if profile.name == "full" else 0.25)
     if profile.name == "smoke":
         point = GridPoint(20.0, 0.3, profile.jobs, 0.01)
@@ -220,9 +237,13 @@ def run_history(profile: Profile, say: Callable[[str], None]) -> dict[str, Any]:
             **extra,
         )
 
-    first = run()
-    # Next quarter: other draws of the same distribution, and the first run's times.
-    second = run(history=first.pop("observed"), seed_offset=1)
+    with tempfile.TemporaryDirectory(prefix="uitpas-bench-journal-") as kept:
+        journal = Path(kept) / "journal.sqlite"
+        first = run(journal=journal)
+        # Next quarter, on the same journal, from a sandbox with other draws of the
+        # same distribution (its balie keys differ too: the history is per provider).
+        second = run(journal=journal, period=NEXT_QUARTER, seed_offset=1)
+    first.pop("observed", None)
     second.pop("observed", None)
     say(
         f"second run with history ({point.label}): lag p95 {second['lag_p95'] * 100:.1f}% "
@@ -248,11 +269,20 @@ def _versus(runs: dict[str, Any], name: str) -> tuple[float, float] | None:
     return theirs["makespan"] / ours["makespan"], theirs["requests"] / ours["requests"]
 
 
-#: Median polls a geometric 9% grid from the 3% quantile needs at sigma s (the oracle's).
+#: Median polls the geometric grid from its start quantile needs at sigma s (the oracle's).
 def oracle_polls(sigma: float) -> float:
-    """Return ``1 + 1.88 sigma / ln(1.09)``: the polls a median job needs on that grid."""
-    z = -statistics.NormalDist().inv_cdf(GRID_START_QUANTILE)
-    return 1 + z * sigma / math.log(1 + GRID_STEP)
+    """Return ``1 + z sigma / ln(1 + step)``: the polls a median job needs on that grid."""
+    return 1 + _start_z() * sigma / math.log(1 + GRID_STEP)
+
+
+def _blind_reach(polls: int) -> float:
+    """Return the longest report (seconds) the blind single-report ladder sees in ``polls``."""
+    return float(SINGLE_FIRST_POLL * SINGLE_BLIND_RATIO ** (polls - 1))
+
+
+def _start_z() -> float:
+    """Return how many sigmas below the median the grid starts."""
+    return -statistics.NormalDist().inv_cdf(GRID_START_QUANTILE)
 
 
 def grid_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -295,7 +325,8 @@ def render_grid(data: dict[str, Any]) -> list[str]:
             f"{data['grid'][0]['point']['jobs']}, no rate limit, same run)",
             "",
             "Targets: p95 lag <= 10%, median polls <= 12, makespan/LB <= 1.10, ahead of every "
-            "baseline on makespan and requests. `needed` is the request rate a 9% grid needs "
+            f"baseline on makespan and requests. `needed` is the request rate a {GRID_STEP:.1%} "
+            "grid needs "
             "at its start; above the sandbox's capacity the machine bounds the figures. "
             "`vs` columns: the baseline's makespan x and requests x ours (above 1: we are ahead).",
             "",
@@ -405,15 +436,17 @@ def grid_notes(data: dict[str, Any]) -> list[str]:
         why = []
         if record["machine_bound"] and ("lag" in row["misses"] or "makespan" in row["misses"]):
             why.append(
-                f"a 9% grid needs ~{record['needed_rate']:.0f} req/s at its start against a "
+                f"a {GRID_STEP:.1%} grid needs ~{record['needed_rate']:.0f} req/s at its start "
+                "against a "
                 f"sandbox capacity of ~{record['capacity']:.0f} req/s on this machine, so polls "
                 "queue behind the 20-request bound (the machine, not the schedule, limits lag "
                 "and makespan here)"
             )
         if "polls" in row["misses"]:
             why.append(
-                f"a grid whose p95 lag is <= 10% starts near the 3% quantile, "
-                f"exp(-1.88 sigma) below the median, so a median job needs about "
+                f"a grid whose p95 lag is <= 10% starts near the {GRID_START_QUANTILE:.0%} "
+                f"quantile, exp(-{_start_z():.2f} sigma) below the median, so a median job "
+                "needs about "
                 f"{oracle_polls(sigma):.0f} polls by construction at sigma {sigma:g} "
                 f"(measured {ours['polls_median']:g})"
             )
@@ -442,8 +475,10 @@ def grid_notes(data: dict[str, Any]) -> list[str]:
         if blind["polls_median"] > 25:
             notes.append(
                 f"Single report at {record['median']:g} s, no history: median "
-                f"{blind['polls_median']:g} polls. Without a time scale, a p95 lag of 25% needs "
-                "a ladder of ratio 1.26 from 0.1 s, i.e. log(G / 0.1) / log(1.26) polls: 25 "
-                "reach about 32 s, so above that both targets cannot hold; we keep the lag."
+                f"{blind['polls_median']:g} polls. Without a time scale, a p95 lag under 25% "
+                f"needs a ladder of ratio {SINGLE_BLIND_RATIO:g} from {SINGLE_FIRST_POLL:g} s, "
+                f"i.e. 1 + log(G / {SINGLE_FIRST_POLL:g}) / log({SINGLE_BLIND_RATIO:g}) polls: "
+                f"25 reach about {_blind_reach(25):.0f} s, so above that both targets cannot "
+                "hold; we keep the lag."
             )
     return notes

@@ -142,13 +142,16 @@ def run_batch(
     poll_initial_delay: float | None = None,
     profile_client: bool = False,
     sigma_for_deadline: float = REFERENCE_SIGMA,
-    history: list[float] | None = None,
+    journal: Path | None = None,
+    period: tuple[date, date] | None = None,
     seed_offset: int = 0,
 ) -> dict[str, Any]:
     """Start a sandbox, measure one client fetching ``jobs`` reports, return every figure.
 
-    ``history`` (our client only) is handed to the batch scheduler as earlier runs'
-    generation times; ``seed_offset`` draws other generation times than ``SEED``'s.
+    ``journal`` (our client only) is the orchestrator's journal, kept across runs (by
+    default each run has a fresh one); ``period`` the reports' period (by default the
+    child's first quarter of 2024); ``seed_offset`` draws other generation times than
+    ``SEED``'s.
     """
     scale = profile.time_scale if time_scale is None else time_scale
     unscaled_median = REFERENCE_MEDIAN if median is None else median
@@ -178,7 +181,8 @@ def run_batch(
                 "poll_initial_delay": poll_initial_delay,
                 "poll_timeout": deadline,
                 "profile": profile_client,
-                "history": history or [],
+                "journal": str(journal) if journal else None,
+                "period": [day.isoformat() for day in period] if period else None,
             }
         )
         after = fetch_stats(info.root_url)

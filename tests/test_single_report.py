@@ -12,6 +12,7 @@ import pytest
 
 from uitpas_async.engine.config import PollPolicy
 from uitpas_async.engine.errors import InvalidArgumentError, ReportTimeoutError
+from uitpas_async.engine.polling import SINGLE_BLIND_RATIO, SINGLE_FIRST_POLL
 from uitpas_async.engine.single import (
     MAX_TOKEN_CHARS,
     GenerationMemory,
@@ -157,7 +158,7 @@ class _Clock:
 
 
 async def test_the_wait_polls_on_the_ladder_until_ready() -> None:
-    """Without history the first poll is at 0.1-0.126 s; a 5 s report is seen <= 26% late."""
+    """No history: the first poll is within a step of 0.12 s; a 5 s report is seen <= 25% late."""
     clock = _Clock()
     ready_at = clock.now + 5.0
 
@@ -165,9 +166,9 @@ async def test_the_wait_polls_on_the_ladder_until_ready() -> None:
         return clock.now >= ready_at
 
     seen = await clock.wait(check, age=0.0)
-    assert 0.1 <= clock.sleeps[0] < 0.126
-    # The estimate lies between the last two polls, 1.26 apart, around 5 s.
-    assert 5.0 / 1.26 <= seen <= 5.0 * 1.26
+    assert SINGLE_FIRST_POLL <= clock.sleeps[0] < SINGLE_FIRST_POLL * SINGLE_BLIND_RATIO
+    # The estimate lies between the last two polls, one ratio apart, around 5 s.
+    assert 5.0 / SINGLE_BLIND_RATIO <= seen <= 5.0 * SINGLE_BLIND_RATIO
     assert clock.now - 1000.0 >= 5.0
 
 
@@ -180,9 +181,9 @@ async def test_a_resumed_report_polls_from_its_true_age() -> None:
 
     seen = await clock.wait(check, age=30.0)
     assert len(clock.sleeps) == 1
-    assert 30.0 < clock.now - 1000.0 + 30.0 <= 30.0 * 1.26
+    assert 30.0 < clock.now - 1000.0 + 30.0 <= 30.0 * SINGLE_BLIND_RATIO
     # Between the resume's 30 s and the first poll.
-    assert 30.0 < seen < 30.0 * 1.26
+    assert 30.0 < seen < 30.0 * SINGLE_BLIND_RATIO
 
 
 async def test_the_wait_never_sleeps_past_the_deadline() -> None:

@@ -15,10 +15,11 @@ are owner-only.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -57,10 +58,14 @@ FILE_MODE = 0o600
 _DATABASE_FAULTS = (sqlite3.Error, ValueError, TypeError, OverflowError)
 
 #: Stored in ``PRAGMA user_version``; bump it with a migration when the schema changes.
-#: 2 added the ``generation_times`` table (created when a version-1 journal is opened).
-SCHEMA_VERSION = 2
+#: 2 added the ``generation_times`` table (created when a version-1 journal is opened);
+#: 3 added ``jobs.created_at``, when the job's report was created (added, empty, to an
+#: older journal's jobs: those resume as before, their reports' age unknown).
+SCHEMA_VERSION = 3
 #: Older versions this one migrates by creating what is missing.
-_MIGRATES = (0, 1)
+_MIGRATES = (0, 1, 2)
+#: Columns added to ``jobs`` after version 1, with their types, for the migration.
+_ADDED_JOB_COLUMNS = (("created_at", "REAL"),)
 
 _SCHEMA = (
     """
@@ -80,6 +85,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_code    TEXT,
     error_message TEXT,
     updated_at    REAL NOT NULL,
+    created_at    REAL,
     PRIMARY KEY (provider, job_key)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -114,6 +120,9 @@ class JournalEntry:
     size: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    #: Wall-clock time (POSIX seconds) the job's report was created, if known: a run
+    #: that resumes the job polls it at its true age.
+    created_at: float | None = None
 
 
 @attrs.frozen
@@ -178,11 +187,25 @@ def _count(value: object) -> int:
     return value
 
 
-class Journal:
-    """The SQLite journal of one batch (or several runs of it)."""
+def _instant(value: object) -> float | None:
+    """Return a stored wall-clock time, or None where it is missing or not a time.
 
-    def __init__(self, path: str | Path) -> None:
+    Only a schedule depends on it, so a bad value means "unknown", not a broken journal.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+class Journal:
+    """The SQLite journal of one batch (or several runs of it).
+
+    ``clock`` gives the wall-clock time (POSIX seconds) stored with each change and event.
+    """
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        self._clock = clock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock_path = self.path.with_name(self.path.name + ".lock")
@@ -213,6 +236,10 @@ class Journal:
                     f"this version of uitpas_async reads version {SCHEMA_VERSION}"
                 )
             db.executescript(_SCHEMA)
+            present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _ADDED_JOB_COLUMNS:
+                if name not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             db.close()
@@ -265,7 +292,7 @@ class Journal:
     def _get(self, provider: str, job_key: str) -> JournalEntry | None:
         row = self._db.execute(
             "SELECT provider, job_key, label, state, start_date, end_date, report_id, attempts,"
-            " creates, path, sha256, bytes, error_code, error_message"
+            " creates, path, sha256, bytes, error_code, error_message, created_at"
             " FROM jobs WHERE provider = ? AND job_key = ?",
             (provider, job_key),
         ).fetchone()
@@ -286,6 +313,7 @@ class Journal:
             size=None if row[11] is None else _count(row[11]),
             error_code=row[12],
             error_message=row[13],
+            created_at=_instant(row[14]),
         )
 
     def save(self, entry: JournalEntry) -> None:
@@ -297,7 +325,7 @@ class Journal:
         self._db.execute(
             "INSERT OR REPLACE INTO jobs (provider, job_key, label, state, start_date, end_date,"
             " report_id, attempts, creates, path, sha256, bytes, error_code, error_message,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.provider,
                 entry.job_key,
@@ -313,7 +341,8 @@ class Journal:
                 entry.size,
                 entry.error_code,
                 entry.error_message,
-                time.time(),
+                self._clock(),
+                entry.created_at,
             ),
         )
 
@@ -331,7 +360,7 @@ class Journal:
         Returns:
             The wall-clock time (POSIX seconds) stored with the event.
         """
-        at = time.time()
+        at = self._clock()
         with self._guard(f"record an event of job {job_key!r}"):
             self._db.execute(
                 "INSERT INTO events (provider, job_key, at, kind, report_id, detail)"

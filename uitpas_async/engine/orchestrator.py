@@ -73,7 +73,7 @@ from uitpas_async.engine.journal import (
     PossibleDuplicate,
 )
 from uitpas_async.engine.models import DownloadedReport
-from uitpas_async.engine.polling import BatchPollScheduler, GenerationSample
+from uitpas_async.engine.polling import BatchPollScheduler, GenerationSample, PollRole
 from uitpas_async.engine.reconcile import (
     VerifiedReports,
     file_sha256,
@@ -136,7 +136,9 @@ class _Job:
     #: The request with its period settled: keyed, journaled and sent.
     request: JobRequest
     entry: JournalEntry
-    #: Monotonic time the report was created in this run (None when resumed).
+    #: Monotonic time the report was created, on this run's clock (None while unknown:
+    #: a report resumed from the journal or adopted gets it from the journal's wall-clock
+    #: creation time when it starts waiting, if the journal has one).
     created_at: float | None = None
     #: Monotonic time past which this job's download is given up (set at its first try).
     download_deadline: float | None = None
@@ -179,7 +181,8 @@ class ReportOrchestrator:
     """Runs a batch of report jobs against one backend, with a durable journal."""
 
     _scheduler: BatchPollScheduler
-    _scouting_over: asyncio.Event
+    #: Per role that waits for the scouts: set once that role may poll.
+    _gates: dict[PollRole, asyncio.Event]
     _verified: VerifiedReports
 
     def __init__(
@@ -197,6 +200,7 @@ class ReportOrchestrator:
         on_event: Callable[[JobEvent], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         if max_in_flight < 1:
@@ -222,6 +226,8 @@ class ReportOrchestrator:
         self.on_event = on_event
         self._sleep = sleep
         self._clock = clock
+        # What survives the process: the journal's times, and so a report's age on resume.
+        self._wall_clock = wall_clock
         self._rng = rng or random.Random()
         self._journal: Journal | None = None
         #: Generation times the journal remembers from earlier runs (read per run).
@@ -261,7 +267,7 @@ class ReportOrchestrator:
         if removed:
             log.info("removed %d partial downloads left by an earlier run", removed)
         journal_path = self.journal_path or self.out_dir / "journal.sqlite"
-        self._journal = Journal(journal_path)
+        self._journal = Journal(journal_path, clock=self._wall_clock)
         self.possible_duplicate_creates = 0
         self.adopted_reports = 0
         try:
@@ -277,10 +283,10 @@ class ReportOrchestrator:
             self._journal = None
             raise
         # Per run: what the batch learns about its timing (from the journal's earlier
-        # runs, or from its scouts), and the gate its waiting jobs wait at until then.
+        # runs, or from its scouts), and the gates its waiting jobs wait at until then.
         self._history = self._read_history()
         self._scheduler = self._new_scheduler()
-        self._scouting_over = asyncio.Event()
+        self._gates = {role: asyncio.Event() for role in (PollRole.PROBE, PollRole.WAITER)}
         results: list[ReportResult | None] = [None] * len(batch)
         queue = iter(enumerate(batch))
 
@@ -407,7 +413,14 @@ class ReportOrchestrator:
         if resumable:
             self._move(job, JobState.GENERATING, error_code=None, error_message=None)
         else:
-            self._move(job, JobState.CREATING, report_id=None, error_code=None, error_message=None)
+            self._move(
+                job,
+                JobState.CREATING,
+                report_id=None,
+                created_at=None,
+                error_code=None,
+                error_message=None,
+            )
         await self._drive(job)
         return self._result(job)
 
@@ -565,6 +578,7 @@ class ReportOrchestrator:
             start=started.start or job.entry.start,
             end=started.end or job.entry.end,
             creates=job.entry.creates + 1,
+            created_at=self._wall_clock(),
         )
 
     async def _adopt(self, job: _Job) -> bool:
@@ -591,7 +605,8 @@ class ReportOrchestrator:
         )
         self.adopted_reports += 1
         log.info("%s: adopted report %s of a lost create", job.request.label, found.report_id)
-        # Created at an unknown moment: it polls like a resumed job.
+        # Created by the lost create, so no earlier than it left: it polls like a resumed
+        # job, at most that old (a create that took long to land makes it a little younger).
         job.created_at = None
         job.polls = 0
         self._move(
@@ -601,6 +616,7 @@ class ReportOrchestrator:
             start=found.start or job.entry.start,
             end=found.end or job.entry.end,
             creates=job.entry.creates + 1,
+            created_at=job.create_since,
         )
         return True
 
@@ -608,32 +624,43 @@ class ReportOrchestrator:
         """Poll until the report is ready, never sleeping past the job's deadline."""
         report_id = job.entry.report_id
         assert report_id is not None
-        # A job resumed from the journal was created at an unknown time: its
-        # deadline counts from now, and it backs off on its own.
-        created_in_this_run = job.created_at is not None
+        resumed = job.created_at is None
+        if resumed and job.entry.created_at is not None:
+            # Resumed (or adopted), and the journal knows when its report was created:
+            # that age, carried over to this run's clock, places it on the batch's grid,
+            # and its deadline counts from the creation, not from the resume.
+            age = max(0.0, self._wall_clock() - job.entry.created_at)
+            job.created_at = self._clock() - age
+        # Only a report of unknown age backs off on its own, its deadline from now.
+        timed = job.created_at is not None
         origin = job.created_at if job.created_at is not None else self._clock()
         job.created_at = origin
         deadline = origin + self.poll_policy.timeout
         scheduler = self._scheduler
-        role = scheduler.enlist(timed=created_in_this_run)
+        role = scheduler.enlist(timed=timed)
         self._sync_scouting_gate()
         try:
             while True:
                 now = self._clock()
                 if scheduler.waits_for_learning(role):
                     # Scouts finish by their own deadlines, so this wait ends too.
-                    await self._scouting_over.wait()
+                    await self._gates[role].wait()
                     continue
                 delay = scheduler.next_delay(now - origin, job.polls, role)
                 if now + delay > deadline:
-                    raise self._not_ready_in_time(job)
+                    if not resumed or job.polls:
+                        raise self._not_ready_in_time(job)
+                    # Resumed past its deadline: it may well be ready, so look once.
+                    delay = 0.0
                 await self._sleep(delay)
                 ready = await self.backend.report_ready(job.request, report_id)
                 job.polls += 1
                 if ready:
                     seen = self._clock() - origin
+                    # It completed by now either way; but a resumed report ready at its
+                    # first look completed at an unknown time, which is no sample.
                     scheduler.observe(seen, role)
-                    if created_in_this_run:
+                    if timed and not (resumed and job.polls == 1):
                         self._remember_generation(job, seen)
                     return
         finally:
@@ -643,7 +670,7 @@ class ReportOrchestrator:
     def _read_history(self) -> tuple[float, ...]:
         """Return the journal's recent generation times of this provider (none if unreadable)."""
         assert self._journal is not None
-        now = time.time()
+        now = self._wall_clock()
         try:
             history = self._journal.generation_history(self._provider, now=now)
         except JournalError:
@@ -654,7 +681,7 @@ class ReportOrchestrator:
     def _remember_generation(self, job: _Job, seconds: float) -> None:
         """Journal how long the report took, for the next run's poll grid."""
         assert self._journal is not None
-        sample = GenerationSample(seconds, self._provider, job.request.label, time.time())
+        sample = GenerationSample(seconds, self._provider, job.request.label, self._wall_clock())
         try:
             self._journal.record_generation(sample)
         except JournalError:
@@ -662,11 +689,12 @@ class ReportOrchestrator:
             log.warning("%s: cannot journal its generation time", job.request.label)
 
     def _sync_scouting_gate(self) -> None:
-        """Open the waiting jobs' gate exactly when the scheduler has stopped scouting."""
-        if self._scheduler.scouting:
-            self._scouting_over.clear()
-        else:
-            self._scouting_over.set()
+        """Open each waiting role's gate exactly when the scheduler lets that role poll."""
+        for role, gate in self._gates.items():
+            if self._scheduler.waits_for_learning(role):
+                gate.clear()
+            else:
+                gate.set()
 
     def _not_ready_in_time(self, job: _Job) -> ReportTimeoutError:
         return ReportTimeoutError(

@@ -2,25 +2,33 @@
 
 Reports started together by one server take similar, roughly lognormal times,
 so the batch can learn its own timing. A job is enlisted as a *scout* (the
-first few, then one in every ``scout_every``) or as a waiting job:
+first few, then one in every ``scout_every``), a *probe* (one in ``probe_every``
+of the others) or a *waiter*:
 
 * Before anything has completed, only scouts poll, and they assume no time
-  scale: the first poll comes ``first_poll`` (50 ms) after creation, and each
+  scale: the first poll comes ``first_poll`` (30 ms) after creation, and each
   wait is ``target_lag`` of the scout's age, a geometric ladder, so a scout
-  costs ``log(G / first_poll) / log(1 + target_lag)`` polls: about 45 at 0.3 s,
-  the same plus 27 per tenfold longer report (100 at 300 s). The others wait,
-  spending no requests and no timers, until the scouts have learned something
-  (or, should every scout fail first, back off on their own).
-* Once ``start_quantile`` of the scouts have completed, the schedule is
-  learned: the scouts are a random sample of the batch, so that generation
-  time estimates the same quantile of every job. From it on, every job polls
-  on a geometric grid, each poll at ``elapsed * (1 + target_lag)``. Such a grid
+  costs ``log(G / first_poll) / log(1 + target_lag)`` polls: about 25 at 0.3 s,
+  the same plus 25 per tenfold longer report (100 at 300 s). The others wait,
+  spending no requests and no timers (or, should every scout fail first, back
+  off on their own).
+* Once ``probe_quantile`` (1.5%) of the scouts have completed, the probes start
+  on the grid from that time. With the scouts they are the sample the grid
+  start is learned from. The 3% quantile of about N/8 scouts alone lands
+  anywhere from the 1% to the 6% quantile of the batch, too early (every job
+  polls more) or too late (early reports are seen late) by turns; with about
+  N/3 probes the sample is three times larger and the start twice as sure,
+  for two or three more polls of each probe.
+* Once ``start_quantile`` (4.5%) of the scouts and probes have completed, the
+  schedule is learned: they are a random sample of the batch, so that time
+  estimates the same quantile of every job. From it on, every job polls on a
+  geometric grid, each poll at ``elapsed * (1 + target_lag)``. Such a grid
   bounds the detection lag as a fraction of the generation time, the figure
   that matters when generation times span an order of magnitude, and it needs
   no model of the distribution.
 * Given a *history* (generation times observed in earlier runs: plain data
   that the caller reads from its journal, see :class:`GenerationHistory`) of
-  at least ``MIN_HISTORY_SAMPLES``, the grid start is that history's quantile,
+  at least ``MIN_HISTORY_SAMPLES``, the grid start is that history's 3% quantile,
   and the batch skips scouting: every job waits for the grid from its first poll.
 * The batch is done when its last report is, so the last ``TAIL_SHARE`` of
   the jobs poll at a third of their grid step (no finer than the first step).
@@ -29,10 +37,12 @@ first few, then one in every ``scout_every``) or as a waiting job:
   for creates and downloads. Under a rate limit every wasted poll delays the
   whole batch.
 
-A job whose creation time is unknown (resumed from the journal), and every job
-when learning is turned off, polls on its own: exponential backoff with full
-jitter (:class:`~uitpas_async.engine.config.PollPolicy`), or, once the grid is
-known, one grid step of its age since the resume.
+A job resumed from the journal is enlisted like any other when the journal
+knows when its report was created: ``elapsed`` is the report's age. Only a job
+whose creation time is unknown, and every job when learning is turned off,
+polls on its own: exponential backoff with full jitter
+(:class:`~uitpas_async.engine.config.PollPolicy`), or, once the grid is known,
+one grid step of its age since the resume.
 
 :class:`SingleReportSchedule` is the same idea for one report awaited alone:
 a scale-free ladder without history, a fine grid from its history's early
@@ -62,15 +72,29 @@ __all__ = [
     "SingleReportSchedule",
 ]
 
-#: Detection lag aimed at, as a fraction of a job's generation time.
-DEFAULT_TARGET_LAG = 0.09
-#: The grid starts once this fraction of the scouts has completed.
-DEFAULT_START_QUANTILE = 0.03
+#: Longest a job goes unseen on the grid, as a fraction of its age: each grid step is
+#: this fraction of the job's age, exactly (no jitter: the random phase at which jobs
+#: join keeps them apart, and a jittered step is a shorter one, more polls for no lag
+#: gained). 2% under the 10% target, the room the machine takes (a poll sent late, a
+#: status call in flight). See benchmarks/README.md for the figures behind it.
+DEFAULT_TARGET_LAG = 0.098
+#: The grid starts once this fraction of the scouts and probes has completed.
+DEFAULT_START_QUANTILE = 0.045
+#: From a history the grid starts at this quantile of it. No sample of this run's
+#: decides it, so it can start earlier for the same polls: a history is last quarter's
+#: draws, not this one's, and the 4.5% left this run's p95 lag at 9.9% in virtual time.
+DEFAULT_HISTORY_QUANTILE = 0.03
 #: After the first ``DEFAULT_MIN_SCOUTS`` jobs, one job in this many scouts.
 DEFAULT_SCOUT_EVERY = 8
 DEFAULT_MIN_SCOUTS = 5
-#: A scout's first poll, in seconds after creation: below any report seen so far.
-DEFAULT_FIRST_POLL = 0.05
+#: Of the other jobs, one in this many probes: it starts on the grid once this
+#: fraction of the scouts has completed ...
+DEFAULT_PROBE_EVERY = 3
+DEFAULT_PROBE_QUANTILE = 0.015
+#: A scout's first poll, in seconds after creation: below any report seen so far, and
+#: low enough that at a 0.3 s median with sigma 1 only 1% of reports are done by then
+#: (at 50 ms, 4%: the grid was learned from the first polls and started too late).
+DEFAULT_FIRST_POLL = 0.03
 #: Before any report has completed, each scout waits ``scout_widen - 1`` of its age;
 #: once one has, ``target_lag``. By default both are ``target_lag``. A coarser first
 #: ladder saves scout polls, but a scout asleep on a coarse step when the first reports
@@ -91,8 +115,6 @@ MIN_HISTORY_SAMPLES = 30
 DEFAULT_HISTORY_MAX_AGE = 120 * 86400.0
 #: Samples a history keeps per provider, newest first (bounded memory).
 DEFAULT_HISTORY_KEEP = 5000
-#: Jitter of each grid step: uniform in this fraction of the step, so jobs do not lock step.
-_STEP_JITTER = (0.9, 1.0)
 #: Ladder positions within this of a whole step count as on it (float rounding).
 _LADDER_EPSILON = 1e-9
 
@@ -181,7 +203,10 @@ class PollRole(enum.Enum):
 
     #: Polls from the start, so the batch learns when reports complete.
     SCOUT = "scout"
-    #: Waits until the scouts have learned, then polls on the grid.
+    #: Waits until the first scouts have completed, then polls on the grid from there:
+    #: with the scouts, the sample the grid start is learned from.
+    PROBE = "probe"
+    #: Waits until the scouts and probes have learned, then polls on the grid.
     WAITER = "waiter"
     #: Backs off on its own: its creation time is unknown, or learning is off.
     SOLO = "solo"
@@ -200,9 +225,13 @@ class BatchPollScheduler:
         "_min_scouts",
         "_policy",
         "_poll_rate",
+        "_probe_every",
+        "_probe_quantile",
+        "_probe_start",
+        "_probes",
         "_rng",
+        "_sample_times",
         "_scout_every",
-        "_scout_times",
         "_scout_widen",
         "_scouts",
         "_start_quantile",
@@ -219,8 +248,11 @@ class BatchPollScheduler:
         learn: bool = True,
         target_lag: float = DEFAULT_TARGET_LAG,
         start_quantile: float = DEFAULT_START_QUANTILE,
+        history_quantile: float = DEFAULT_HISTORY_QUANTILE,
         scout_every: int = DEFAULT_SCOUT_EVERY,
         min_scouts: int = DEFAULT_MIN_SCOUTS,
+        probe_every: int | None = DEFAULT_PROBE_EVERY,
+        probe_quantile: float = DEFAULT_PROBE_QUANTILE,
         first_poll: float = DEFAULT_FIRST_POLL,
         scout_widen: float | None = None,
         request_rate: float | None = None,
@@ -233,27 +265,32 @@ class BatchPollScheduler:
         self._start_quantile = start_quantile
         self._scout_every = scout_every
         self._min_scouts = min_scouts
+        self._probe_every = probe_every
+        self._probe_quantile = probe_quantile
         self._first_poll = first_poll
         # By default the scouts' ladder is the grid's own (see the module's constants).
         self._scout_widen = 1 + target_lag if scout_widen is None else scout_widen
         # Polls per second the batch may spend, or None when the client is not limited.
         self._poll_rate = request_rate * POLL_RATE_SHARE if request_rate else None
-        # Jobs enlisted so far, and how many of them scout.
+        # Jobs enlisted so far, and how many of them scout and probe.
         self._enlisted = 0
         self._scouts = 0
+        self._probes = 0
         # Jobs now waiting for their report, and how many of them scout.
         self._waiting = 0
         self._waiting_scouts = 0
-        # The scouts' observed generation times, sorted, until the grid is learned.
-        self._scout_times: list[float] = []
+        # The observed generation times of scouts and probes, sorted, until learned.
+        self._sample_times: list[float] = []
         # The first time a scout saw its report, ending the coarse phase.
         self._first_seen: float | None = None
+        # Elapsed time of the probes' first poll, once the first scouts have completed.
+        self._probe_start: float | None = None
         # Elapsed time of the first poll on the learned grid.
         self._grid_start: float | None = None
         usable = [t for t in history if math.isfinite(t) and t > 0]
         self._from_history = learn and len(usable) >= MIN_HISTORY_SAMPLES
         if self._from_history:
-            self._grid_start = _history_start(usable, start_quantile, target_lag)
+            self._grid_start = _history_start(usable, history_quantile, target_lag)
 
     @property
     def learned(self) -> bool:
@@ -274,7 +311,7 @@ class BatchPollScheduler:
         """Count a job that starts waiting for its report; return how it polls.
 
         ``timed`` says whether the job's creation time is known (it is not for a
-        job resumed from the journal).
+        job resumed from a journal that did not record it).
         """
         if not (self._learn and timed):
             role = PollRole.SOLO
@@ -282,6 +319,8 @@ class BatchPollScheduler:
             role = PollRole.WAITER
         elif self._enlisted < self._min_scouts or self._enlisted % self._scout_every == 0:
             role = PollRole.SCOUT
+        elif self._probe_every and (self._enlisted - self._scouts) % self._probe_every == 0:
+            role = PollRole.PROBE
         else:
             role = PollRole.WAITER
         self._enlisted += 1
@@ -289,6 +328,8 @@ class BatchPollScheduler:
         if role is PollRole.SCOUT:
             self._scouts += 1
             self._waiting_scouts += 1
+        elif role is PollRole.PROBE:
+            self._probes += 1
         return role
 
     def retire(self, role: PollRole) -> None:
@@ -303,27 +344,44 @@ class BatchPollScheduler:
         return not self.learned and self._waiting_scouts > 0
 
     def waits_for_learning(self, role: PollRole) -> bool:
-        """Whether a job should wait, without polling, until :attr:`scouting` ends."""
+        """Whether a job should wait, without polling, until the scouts release its role.
+
+        Waiters wait while :attr:`scouting`; probes only until the first scouts
+        have completed (or every scout has given up).
+        """
+        if role is PollRole.PROBE:
+            return self._probe_start is None and self.scouting
         return role is PollRole.WAITER and self.scouting
 
     def observe(self, generation_time: float, role: PollRole) -> bool:
         """Record a job seen completed ``generation_time`` after creation.
 
-        Return True when this observation is the one that makes the schedule
-        learned, so that the caller can wake the waiting jobs.
+        Return True when this observation releases waiting jobs (the probes, or
+        everyone once the schedule is learned), so that the caller can wake them.
         """
-        if role is not PollRole.SCOUT or self.learned:
+        if role not in (PollRole.SCOUT, PollRole.PROBE) or self.learned:
             return False
         if self._first_seen is None:
             self._first_seen = generation_time
-        bisect.insort(self._scout_times, generation_time)
-        needed = max(1, math.ceil(self._start_quantile * self._scouts))
-        if len(self._scout_times) < needed:
-            return False
-        # A scout's time is when it was seen completed: up to one fine step after it
+        bisect.insort(self._sample_times, generation_time)
+        # A time is when the job was seen completed: up to one fine step after it
         # completed, half a step on average. The grid starts that much earlier.
-        self._grid_start = self._scout_times[needed - 1] / (1 + self._target_lag / 2)
-        self._scout_times = []
+        early = 1 + self._target_lag / 2
+        released = False
+        if self._probe_start is None and self._probe_every:
+            # Only scouts poll yet: their first completions release the probes.
+            needed = max(1, math.ceil(self._probe_quantile * self._scouts))
+            if len(self._sample_times) < needed:
+                return False
+            self._probe_start = self._sample_times[needed - 1] / early
+            released = True
+        # Scouts and probes are one random sample of the batch from here: a probe
+        # seen at its first poll completed before it, and counts as completed.
+        needed = max(1, math.ceil(self._start_quantile * (self._scouts + self._probes)))
+        if len(self._sample_times) < needed:
+            return released
+        self._grid_start = self._sample_times[needed - 1] / early
+        self._sample_times = []
         return True
 
     def next_delay(self, elapsed: float, poll_number: int, role: PollRole) -> float:
@@ -338,8 +396,10 @@ class BatchPollScheduler:
             # Age unknown, but at least the time since the resume: a grid step of
             # that (or of the grid start) is never coarser than the grid.
             return self._interval(max(elapsed, start), self._waiting)
+        if start is None and role is PollRole.PROBE:
+            start = self._probe_start
         if start is None:
-            if role is PollRole.WAITER:
+            if role is not PollRole.SCOUT:
                 # Every scout gave up before any completed: back off alone, the first
                 # poll at once, since the job has waited for the scouts already (maybe
                 # until just before its own deadline).
@@ -352,7 +412,7 @@ class BatchPollScheduler:
             # created together do not arrive at once.
             spread = max(start * self._target_lag, self._budget_interval(self._waiting))
             return start - elapsed + spread * self._rng.random()
-        if role is PollRole.WAITER and poll_number == 0:
+        if role is not PollRole.SCOUT and poll_number == 0:
             # Woken past the grid start: join the grid at a random phase of one step,
             # not all together.
             return self._interval(elapsed, self._waiting) * self._rng.random()
@@ -368,7 +428,6 @@ class BatchPollScheduler:
             return self._first_poll - elapsed + spread * self._rng.random()
         widen = self._scout_widen - 1 if self._first_seen is None else self._target_lag
         step = max(elapsed * widen, self._budget_interval(self._waiting_scouts))
-        step *= self._rng.uniform(*_STEP_JITTER)
         return min(self._policy.max_interval, max(step, MIN_INTERVAL))
 
     def _interval(self, elapsed: float, polling_jobs: int) -> float:
@@ -381,7 +440,6 @@ class BatchPollScheduler:
             # long the tail is.
             step = min(step, max(self._grid_start * self._target_lag, step * TAIL_STEP))
         step = max(step, self._budget_interval(polling_jobs))
-        step *= self._rng.uniform(*_STEP_JITTER)
         return min(self._policy.max_interval, max(step, MIN_INTERVAL))
 
     def _budget_interval(self, polling_jobs: int) -> float:
@@ -395,11 +453,14 @@ class BatchPollScheduler:
 
 #: One report without history: the first poll comes this long after creation (at
 #: most one ratio later, for the random phase) ...
-SINGLE_FIRST_POLL = 0.1
+SINGLE_FIRST_POLL = 0.12
 #: ... and each poll this factor after the one before. With a random phase the p95
-#: detection lag is ``ratio ** 0.95 - 1`` (24.5%) at every time scale; a report of
-#: ``G`` seconds then needs ``log(G / 0.1) / log(1.26)`` polls (22 at 20 s, 35 at 300 s).
-SINGLE_BLIND_RATIO = 1.26
+#: detection lag is ``ratio ** 0.95 - 1`` (23.6%) at every time scale above a few first
+#: polls; at a 0.3 s median (sigma 0.5) 1% of reports come before the first poll, and it
+#: is 24.2%: a point under the 25% target left for the machine (the ladder of 1.26 from
+#: 0.1 s had 24.8%, and measured 26% there). A report of ``G`` seconds needs
+#: ``1 + log(G / 0.12) / log(1.25)`` polls: 5 at 0.3 s, 24 at 20 s, 36 at 300 s.
+SINGLE_BLIND_RATIO = 1.25
 #: Samples of history a single report needs to use it.
 SINGLE_MIN_HISTORY = 3
 #: With history the grid starts this many (log) standard deviations below its log-mean:
