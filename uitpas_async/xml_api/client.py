@@ -228,10 +228,12 @@ class UitpasClient(PipelineClient):
     ) -> ReportStatus:
         """Poll a report's status until it completes, on the client's learned schedule.
 
-        With no history the polls assume no time scale: the first after 0.1 s,
-        each 1.26 x the report's age at the one before (p95 lag under 25% from
-        0.3 s to 300 s). Once this client has seen three reports (of this balie, or
-        of any), a 9% grid from below their early quantile (p95 lag under 10%).
+        With no history the polls assume no time scale: the first after
+        ``SINGLE_FIRST_POLL`` (0.12 s), each ``SINGLE_BLIND_RATIO`` (1.25) x the
+        report's age at the one before (p95 lag under 25% from 0.3 s to 300 s).
+        Once this client has seen ``SINGLE_MIN_HISTORY`` (three) reports (of this
+        balie, or of any), a grid of ``DEFAULT_TARGET_LAG`` (9.8%) steps from below
+        their early quantile (p95 lag under 10%); see ``engine.polling``.
         ``age`` is how old the report already is. The poll policy gives the
         timeout, counted from creation, and the longest interval; no sleep is
         started that would end past the deadline.
