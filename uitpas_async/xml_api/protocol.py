@@ -18,9 +18,10 @@ Spec oddities handled here, with where they come from:
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.parsers.expat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -79,6 +80,8 @@ PRICE_PATH = "/uitpas/price"
 RESOURCE_KEY_PARAMS = ("balieConsumerKey", "consumerKey")
 #: XML bodies above this size are refused before parsing.
 DEFAULT_MAX_XML_BYTES = 1024 * 1024
+#: Status requests kept built, for the reports being polled (least recently used go).
+STATUS_REQUEST_CACHE_SIZE = 1024
 
 _RESOURCE_RE = re.compile(
     REPORT_PATH + r"/(?P<report_id>[A-Za-z0-9_.-]+)/(?P<action>status|download)"
@@ -103,6 +106,18 @@ class Request:
     idempotent: bool = True
     #: Elements of the answer that may repeat, read as lists (xmltodict's ``force_list``).
     force_list: tuple[str, ...] = ()
+
+    # Cached on the request: a status request is built once and sent at every poll.
+
+    @functools.cached_property
+    def target(self) -> str:
+        """Return the path with its encoded query, as appended to the prefix."""
+        return f"{self.path}?{encode_query(self.query)}" if self.query else self.path
+
+    @functools.cached_property
+    def signed_params(self) -> Params:
+        """Return the parameters that enter the OAuth signature: query and form body."""
+        return (*self.query, *(self.form or ()))
 
 
 @attrs.frozen
@@ -144,8 +159,9 @@ def build_create_report(start: date, end: date, balie_consumer_key: str | None) 
     return Request("POST", REPORT_PATH, "report.create", form=form, idempotent=False)
 
 
+@functools.lru_cache(maxsize=STATUS_REQUEST_CACHE_SIZE)
 def build_report_status(report_id: str, balie_consumer_key: str | None) -> Request:
-    """Build the call that asks whether a report is ready."""
+    """Build the call that asks whether a report is ready (the same one at every poll)."""
     path = f"{REPORT_PATH}/{_report_id_segment(report_id)}/status"
     return Request("GET", path, "report.status", query=_balie(balie_consumer_key))
 
@@ -595,8 +611,3 @@ def parse_prices(response: Mapping[str, Any]) -> list[UitpasPrice]:
 def report_fallback_filename(report_id: str) -> str:
     """Return the filename used when the server proposes none."""
     return f"financialOverview_report-{report_id}.zip"
-
-
-def signed_params(request: Request) -> Sequence[tuple[str, str]]:
-    """Return the parameters that enter the OAuth signature: query and form body."""
-    return (*request.query, *(request.form or ()))
