@@ -228,22 +228,24 @@ def encode_query(query: Params) -> str:
 # -- reading answers -----------------------------------------------------------
 
 
+def _refuse_declarations(*_: object) -> None:
+    raise MalformedResponseError("XML with a DTD or entity declarations is refused")
+
+
 class _RefusingExpat:
     """An ``expat`` stand-in whose parsers refuse DTDs and entity declarations."""
 
     ExpatError = xml.parsers.expat.ExpatError
 
     @staticmethod
-    def ParserCreate(*args: Any, **kwargs: Any) -> Any:
-        parser = xml.parsers.expat.ParserCreate(*args, **kwargs)
-
-        def refuse(*_: object) -> None:
-            raise MalformedResponseError("XML with a DTD or entity declarations is refused")
-
-        parser.StartDoctypeDeclHandler = refuse
-        parser.EntityDeclHandler = refuse
-        parser.UnparsedEntityDeclHandler = refuse
-        parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
+    def ParserCreate(
+        encoding: str | None = None, namespace_separator: str | None = None
+    ) -> xml.parsers.expat.XMLParserType:
+        parser = xml.parsers.expat.ParserCreate(encoding, namespace_separator)
+        parser.StartDoctypeDeclHandler = _refuse_declarations
+        parser.EntityDeclHandler = _refuse_declarations
+        parser.UnparsedEntityDeclHandler = _refuse_declarations
+        parser.ExternalEntityRefHandler = _refuse_declarations  # type: ignore[assignment]
         return parser
 
 
@@ -280,11 +282,13 @@ def parse_xml(
 
 
 def _looks_like_xml(headers: Mapping[str, str], body: bytes) -> bool:
-    content_type = headers.get("Content-Type", "").lower()
     head = body.lstrip()[:64].lower()
     if head.startswith((b"<!doctype html", b"<html")):
         return False
-    return "xml" in content_type or head.startswith((b"<?xml", b"<response"))
+    # The body first: an answer that starts like XML needs no header looked up.
+    return head.startswith((b"<?xml", b"<response")) or (
+        "xml" in headers.get("Content-Type", "").lower()
+    )
 
 
 def _describe_body(headers: Mapping[str, str], body: bytes) -> str:
@@ -387,8 +391,13 @@ def _parse_query(query: str) -> dict[str, str]:
     for piece in query.split("&"):
         name, equals, value = piece.partition("=")
         if equals and value:
-            values[unquote_plus(name)] = unquote_plus(value)
+            values[_unquote(name)] = _unquote(value)
     return values
+
+
+def _unquote(text: str) -> str:
+    """Return ``unquote_plus(text)``, without its calls for text that has nothing to decode."""
+    return unquote_plus(text) if "%" in text or "+" in text else text
 
 
 def parse_resource(resource: str, prefix_path: str = "") -> Resource:
