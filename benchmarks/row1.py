@@ -1,8 +1,12 @@
-"""``python -m benchmarks.row1 [--runs N] [--iterations N]``: row 1 alone, several times.
+"""``python -m benchmarks.row1 [--runs N] [--iterations N] | --instructions [--calls N]``.
 
-Each run is a fresh child process measuring exactly what the full harness
-measures for row 1 (``child._status_call_cpu``), against one sandbox; the
-spread of the runs shows how much of a figure is the machine.
+Row 1 alone, several times. Each run is a fresh child process measuring exactly
+what the full harness measures for row 1 (``child._status_call_cpu``), against
+one sandbox; the spread of the runs shows how much of a figure is the machine.
+
+``--instructions`` measures instead, under valgrind's callgrind, the instructions
+of a call and of each of its pieces, and the floor of what must stay
+(:mod:`benchmarks.instructions`); it is slow, and no part of the full harness.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import statistics
 from collections.abc import Sequence
 
+from . import instructions
 from .runner import CONCURRENCY, PROFILES, SEED, _child
 from .sandbox_process import running_sandbox
 
@@ -27,7 +32,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=PROFILES["full"].call_iterations,
         help="calls of each kind per run (default: the full profile's)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per call and per piece under callgrind instead (slow)",
+    )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=instructions.DEFAULT_CALLS,
+        help="with --instructions: calls of each kind in the shorter run",
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        return instructions.main(["--calls", str(args.calls)])
     ratios = []
     with running_sandbox(
         balies=3, median=0.0, sigma=0.0, time_scale=PROFILES["full"].time_scale, seed=SEED

@@ -8,7 +8,12 @@ import attrs
 import pytest
 from virtual_time import VirtualClock
 
-from uitpas_async.engine.calls import CallPipeline, check_base_url, connection_pool_size
+from uitpas_async.engine.calls import (
+    CallPipeline,
+    RequestSlots,
+    check_base_url,
+    connection_pool_size,
+)
 from uitpas_async.engine.config import Limits, RetryPolicy
 from uitpas_async.engine.errors import AuthenticationError, ConfigurationError, RateLimitedError
 from uitpas_async.engine.tokens import TokenManager
@@ -244,3 +249,109 @@ def test_check_base_url_refuses_what_is_not_a_base(url: str) -> None:
     """No scheme, no host, another scheme, a query or a fragment: ConfigurationError."""
     with pytest.raises(ConfigurationError, match="base_url"):
         check_base_url(url, example="https://api.example")
+
+
+# -- request slots ---------------------------------------------------------------------------
+
+
+async def _settle() -> None:
+    """Let every ready task run until it blocks (no time passes)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def _hold(slots: RequestSlots, name: str, log: list[str], until: asyncio.Event) -> None:
+    """Take a slot (waiting if needed), note it, hold it until ``until``, give it back."""
+    if not slots.take_free():
+        await slots.wait()
+    log.append(name)
+    try:
+        await until.wait()
+    finally:
+        slots.release()
+
+
+async def test_slots_bound_the_holders_and_serve_waiters_in_arrival_order() -> None:
+    """Two slots: two hold at once; the rest get theirs in arrival order, no newcomer first."""
+    slots = RequestSlots(2)
+    log: list[str] = []
+    gates = {name: asyncio.Event() for name in "abcde"}
+    tasks = {name: asyncio.create_task(_hold(slots, name, log, gates[name])) for name in "abcd"}
+    await _settle()
+    assert log == ["a", "b"]
+    gates["b"].set()
+    await _settle()
+    assert log == ["a", "b", "c"]
+    # A newcomer while "d" waits does not take the next free slot.
+    assert slots.take_free() is False
+    tasks["e"] = asyncio.create_task(_hold(slots, "e", log, gates["e"]))
+    gates["a"].set()
+    await _settle()
+    assert log == ["a", "b", "c", "d"]
+    for gate in gates.values():
+        gate.set()
+    await _settle()
+    assert log == ["a", "b", "c", "d", "e"]
+    await asyncio.gather(*tasks.values())
+    assert [slots.take_free(), slots.take_free(), slots.take_free()] == [True, True, False]
+
+
+async def test_a_request_cancelled_while_waiting_leaves_no_slot_taken_or_queued() -> None:
+    """Cancelled in the queue, a request takes no slot and blocks nobody behind it."""
+    slots = RequestSlots(1)
+    log: list[str] = []
+    first, second, third = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_hold(slots, "a", log, first))
+    await _settle()
+    cancelled = asyncio.create_task(_hold(slots, "b", log, second))
+    waiting = asyncio.create_task(_hold(slots, "c", log, third))
+    await _settle()
+    cancelled.cancel()
+    await _settle()
+    assert cancelled.cancelled()
+    assert len(slots._waiters) == 1  # only "c" is still queued
+    first.set()
+    third.set()
+    await _settle()
+    assert log == ["a", "c"]
+    await asyncio.gather(holder, waiting)
+    assert slots.take_free() is True
+
+
+async def test_a_request_cancelled_as_it_is_handed_a_slot_passes_the_slot_on() -> None:
+    """Handed a slot and cancelled before it runs, a request gives the slot to the next one."""
+    slots = RequestSlots(1)
+    log: list[str] = []
+    first, third = asyncio.Event(), asyncio.Event()
+    third.set()
+    holder = asyncio.create_task(_hold(slots, "a", log, first))
+    await _settle()
+    handed = asyncio.create_task(_hold(slots, "b", log, asyncio.Event()))
+    after = asyncio.create_task(_hold(slots, "c", log, third))
+    await _settle()
+    first.set()
+    await asyncio.sleep(0)  # the holder releases: "b" is handed the slot but has not run yet
+    handed.cancel()
+    await _settle()
+    assert handed.cancelled()
+    assert log == ["a", "c"]
+    await asyncio.gather(holder, after)
+    assert slots.take_free() is True
+    assert slots.take_free() is False
+
+
+async def test_the_pipeline_keeps_at_most_its_concurrent_requests_in_flight() -> None:
+    """With max_concurrent_requests=3, ten calls never have more than three sends at once."""
+    pipeline = CallPipeline(limits=Limits(max_concurrent_requests=3), retry=RETRY, urgency={})
+    in_flight, peak = 0, 0
+
+    async def send(_: Req, __: str | None) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0)
+        in_flight -= 1
+
+    await asyncio.gather(*(pipeline.call(send, Req("x")) for _ in range(10)))
+    assert peak == 3
+    assert pipeline._slots.take_free() is True

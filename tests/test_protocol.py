@@ -10,6 +10,7 @@ from decimal import Decimal
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import given
@@ -711,6 +712,35 @@ def test_get_requests_put_the_balie_key_in_the_query(
     assert request.idempotent is True
 
 
+def test_a_polled_report_reuses_one_status_request_and_the_cache_is_bounded() -> None:
+    """Polling one report builds its request once; the cache keeps at most its bound."""
+    first = protocol.build_report_status("19", BALIE)
+    assert protocol.build_report_status("19", BALIE) is first
+    assert protocol.build_report_status("19", None) is not first
+    for number in range(protocol.STATUS_REQUEST_CACHE_SIZE + 10):
+        protocol.build_report_status(str(number), BALIE)
+    info = protocol.build_report_status.cache_info()
+    assert info.currsize == info.maxsize == protocol.STATUS_REQUEST_CACHE_SIZE
+
+
+@pytest.mark.parametrize(
+    ("query", "form"),
+    [
+        ((), None),
+        ((("balieConsumerKey", "K 1/+é~"),), None),
+        ((("a", "1"), ("b", "x&y=z")), (("startDate", "2014-08-01"),)),
+    ],
+)
+def test_a_requests_target_and_signed_params_are_its_path_query_and_form(
+    query: protocol.Params, form: protocol.Params | None
+) -> None:
+    """``target`` is the path with the encoded query; ``signed_params`` the query, then the form."""
+    request = protocol.Request("GET", "/a/b", "x", query=query, form=form)
+    expected = "/a/b" + ("?" + urlencode(query, quote_via=quote, safe="~") if query else "")
+    assert request.target == expected
+    assert request.signed_params == (*query, *(form or ()))
+
+
 @pytest.mark.parametrize(
     "report_id", ["", "a/b", "..", ".", "../19", "19/../20", "19?x=1", "19 20", "19%2F20"]
 )
@@ -971,7 +1001,6 @@ def test_resource_queries_read_as_parse_qsl_reads_them(query: str) -> None:
 @given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=4))
 def test_queries_encode_as_urlencode_encodes_them(query: list[tuple[str, str]]) -> None:
     """encode_query gives urlencode's RFC 3986 encoding for any names and values."""
-    from urllib.parse import quote, urlencode
 
     expected = urlencode(query, quote_via=quote, safe="~")
     assert protocol.encode_query(tuple(query)) == expected

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oauthlib import oauth1
 
-from uitpas_async.xml_api import protocol
+from uitpas_async.xml_api import protocol, signing
 from uitpas_async.xml_api.models import Credentials
 from uitpas_async.xml_api.signing import OAuthSigner, normalize_base_uri, percent_encode
 
@@ -165,6 +165,68 @@ def test_signature_equals_oauthlib_for_any_text(
     body = form if method == "POST" else None
     expected = oauthlib_header(credentials, method, PRICE_URL, query, body)
     assert our_header(credentials, method, PRICE_URL, query, body) == expected
+
+
+def test_a_request_signed_again_equals_oauthlib_at_every_nonce(credentials: Credentials) -> None:
+    """The same request signed at each poll (its base string kept) equals oauthlib each time."""
+    query = (("balieConsumerKey", "57588868-EA2A-3A56-0AC173415A6D1BE7"),)
+    url = f"{REPORT_URL}/19/status"
+    for nonce in (NONCE, "0" * 32, "ffff"):
+        expected = oauthlib_header(credentials, "GET", url, query, nonce=nonce)
+        signer = fixed_signer(credentials, nonce)
+        assert signer.authorization("GET", normalize_base_uri(url), query) == expected
+
+
+@pytest.mark.parametrize("name", ["oauth_nonce", "oauth_timestamp"])
+@pytest.mark.parametrize("value", ["0", "zzzz", NONCE, str(TIMESTAMP)])
+def test_a_parameter_named_like_the_nonce_or_timestamp_signs_as_oauthlib(
+    credentials: Credentials, name: str, value: str
+) -> None:
+    """A parameter with the nonce's or timestamp's name sorts by value, as oauthlib sorts it."""
+    query = ((name, value), ("a", "b"))
+    assert our_header(credentials, "GET", PRICE_URL, query) == oauthlib_header(
+        credentials, "GET", PRICE_URL, query
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(params=PARAMS, nonce=SIGNABLE_TEXT, timestamp=st.integers(-(10**12), 10**12))
+def test_the_cut_base_string_filled_in_is_the_whole_one(
+    params: Params, nonce: str, timestamp: int
+) -> None:
+    """Any nonce and timestamp put into the kept parts give the base string made whole."""
+    protocol = (("oauth_consumer_key", "k"), ("oauth_version", "1.0"))
+    parts = signing._cut_base_string("GET", "https://x/a", params, protocol)
+    assert parts is not None
+    head, middle, tail = parts
+    whole = signing._base_string("GET", "https://x/a", params, protocol, nonce, str(timestamp))
+    assert head + signing._encode_normalized(nonce) + middle + str(timestamp) + tail == whole
+
+
+@pytest.mark.parametrize("nonce", ["a&b=c%d", "nonce-1", NONCE])
+def test_a_kept_base_string_signs_as_the_whole_one_for_any_nonce(
+    credentials: Credentials, nonce: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An injected nonce with '&', '=' or '%' signs the same from the kept parts as made whole."""
+    query = (("balieConsumerKey", "K1"),)
+    signer = fixed_signer(credentials, nonce)
+    kept = signer.authorization("GET", normalize_base_uri(PRICE_URL), query)
+    monkeypatch.setattr(signing, "_cached_cut_base_string", lambda *_: None)
+    assert signer.authorization("GET", normalize_base_uri(PRICE_URL), query) == kept
+
+
+def test_kept_base_strings_are_bounded_and_the_login_flow_keeps_none(
+    credentials: Credentials,
+) -> None:
+    """The kept base strings never pass their bound; a verifier's signature keeps nothing."""
+    signer = fixed_signer(credentials)
+    base = normalize_base_uri(PRICE_URL)
+    for number in range(signing.BASE_STRING_CACHE_SIZE + 10):
+        signer.authorization("GET", base, (("uitpasNumber", str(number)),))
+    info = signing._cached_cut_base_string.cache_info()
+    assert info.currsize == info.maxsize == signing.BASE_STRING_CACHE_SIZE
+    signer.authorization("POST", base, (), extra_oauth=(("oauth_verifier", "one-off"),))
+    assert signing._cached_cut_base_string.cache_info() == info
 
 
 # -- verified by oauthlib's server side ------------------------------------------------

@@ -286,11 +286,9 @@ class UitpasClient(PipelineClient):
         self, request: protocol.Request
     ) -> tuple[str, dict[str, str], bytes | None, Callable[[], str]]:
         """Return a request's URL, headers, body, and the signer the transport calls at send."""
-        url = protocol.join_prefix(self.base_url, request.path)
-        if request.query:
-            url += "?" + protocol.encode_query(request.query)
+        url = protocol.join_prefix(self.base_url, request.target)
         base_uri = self._base_uri_prefix + request.path
-        params = protocol.signed_params(request)
+        params = request.signed_params
 
         def authorize() -> str:
             return self._signer.authorization(request.method, base_uri, params)

@@ -18,9 +18,10 @@ Spec oddities handled here, with where they come from:
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.parsers.expat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -79,6 +80,8 @@ PRICE_PATH = "/uitpas/price"
 RESOURCE_KEY_PARAMS = ("balieConsumerKey", "consumerKey")
 #: XML bodies above this size are refused before parsing.
 DEFAULT_MAX_XML_BYTES = 1024 * 1024
+#: Status requests kept built, for the reports being polled (least recently used go).
+STATUS_REQUEST_CACHE_SIZE = 1024
 
 _RESOURCE_RE = re.compile(
     REPORT_PATH + r"/(?P<report_id>[A-Za-z0-9_.-]+)/(?P<action>status|download)"
@@ -103,6 +106,18 @@ class Request:
     idempotent: bool = True
     #: Elements of the answer that may repeat, read as lists (xmltodict's ``force_list``).
     force_list: tuple[str, ...] = ()
+
+    # Cached on the request: a status request is built once and sent at every poll.
+
+    @functools.cached_property
+    def target(self) -> str:
+        """Return the path with its encoded query, as appended to the prefix."""
+        return f"{self.path}?{encode_query(self.query)}" if self.query else self.path
+
+    @functools.cached_property
+    def signed_params(self) -> Params:
+        """Return the parameters that enter the OAuth signature: query and form body."""
+        return (*self.query, *(self.form or ()))
 
 
 @attrs.frozen
@@ -144,8 +159,9 @@ def build_create_report(start: date, end: date, balie_consumer_key: str | None) 
     return Request("POST", REPORT_PATH, "report.create", form=form, idempotent=False)
 
 
+@functools.lru_cache(maxsize=STATUS_REQUEST_CACHE_SIZE)
 def build_report_status(report_id: str, balie_consumer_key: str | None) -> Request:
-    """Build the call that asks whether a report is ready."""
+    """Build the call that asks whether a report is ready (the same one at every poll)."""
     path = f"{REPORT_PATH}/{_report_id_segment(report_id)}/status"
     return Request("GET", path, "report.status", query=_balie(balie_consumer_key))
 
@@ -212,22 +228,24 @@ def encode_query(query: Params) -> str:
 # -- reading answers -----------------------------------------------------------
 
 
+def _refuse_declarations(*_: object) -> None:
+    raise MalformedResponseError("XML with a DTD or entity declarations is refused")
+
+
 class _RefusingExpat:
     """An ``expat`` stand-in whose parsers refuse DTDs and entity declarations."""
 
     ExpatError = xml.parsers.expat.ExpatError
 
     @staticmethod
-    def ParserCreate(*args: Any, **kwargs: Any) -> Any:
-        parser = xml.parsers.expat.ParserCreate(*args, **kwargs)
-
-        def refuse(*_: object) -> None:
-            raise MalformedResponseError("XML with a DTD or entity declarations is refused")
-
-        parser.StartDoctypeDeclHandler = refuse
-        parser.EntityDeclHandler = refuse
-        parser.UnparsedEntityDeclHandler = refuse
-        parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
+    def ParserCreate(
+        encoding: str | None = None, namespace_separator: str | None = None
+    ) -> xml.parsers.expat.XMLParserType:
+        parser = xml.parsers.expat.ParserCreate(encoding, namespace_separator)
+        parser.StartDoctypeDeclHandler = _refuse_declarations
+        parser.EntityDeclHandler = _refuse_declarations
+        parser.UnparsedEntityDeclHandler = _refuse_declarations
+        parser.ExternalEntityRefHandler = _refuse_declarations  # type: ignore[assignment]
         return parser
 
 
@@ -264,11 +282,13 @@ def parse_xml(
 
 
 def _looks_like_xml(headers: Mapping[str, str], body: bytes) -> bool:
-    content_type = headers.get("Content-Type", "").lower()
     head = body.lstrip()[:64].lower()
     if head.startswith((b"<!doctype html", b"<html")):
         return False
-    return "xml" in content_type or head.startswith((b"<?xml", b"<response"))
+    # The body first: an answer that starts like XML needs no header looked up.
+    return head.startswith((b"<?xml", b"<response")) or (
+        "xml" in headers.get("Content-Type", "").lower()
+    )
 
 
 def _describe_body(headers: Mapping[str, str], body: bytes) -> str:
@@ -371,8 +391,13 @@ def _parse_query(query: str) -> dict[str, str]:
     for piece in query.split("&"):
         name, equals, value = piece.partition("=")
         if equals and value:
-            values[unquote_plus(name)] = unquote_plus(value)
+            values[_unquote(name)] = _unquote(value)
     return values
+
+
+def _unquote(text: str) -> str:
+    """Return ``unquote_plus(text)``, without its calls for text that has nothing to decode."""
+    return unquote_plus(text) if "%" in text or "+" in text else text
 
 
 def parse_resource(resource: str, prefix_path: str = "") -> Resource:
@@ -595,8 +620,3 @@ def parse_prices(response: Mapping[str, Any]) -> list[UitpasPrice]:
 def report_fallback_filename(report_id: str) -> str:
     """Return the filename used when the server proposes none."""
     return f"financialOverview_report-{report_id}.zip"
-
-
-def signed_params(request: Request) -> Sequence[tuple[str, str]]:
-    """Return the parameters that enter the OAuth signature: query and form body."""
-    return (*request.query, *(request.form or ()))

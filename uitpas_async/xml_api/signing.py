@@ -3,9 +3,10 @@
 oauthlib's ``Client.sign`` re-validates and re-parses everything on every call
 and costs more than the request it signs. This signer computes the same
 signature base string (RFC 5849 section 3.4.1) and HMAC (section 3.4.2) with
-the key and the encoded credentials prepared once; ``tests/test_signing.py``
-proves its output equal to oauthlib's byte for byte, and the sandbox verifies
-it with oauthlib's server-side endpoint.
+the key and the encoded credentials prepared once, and each request's base
+string kept (bounded), cut around its nonce and timestamp, for its next send;
+``tests/test_signing.py`` proves its output equal to oauthlib's byte for byte,
+and the sandbox verifies it with oauthlib's server-side endpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +27,20 @@ __all__ = ["OAuthSigner", "normalize_base_uri", "percent_encode"]
 SIGNATURE_METHOD = "HMAC-SHA1"
 OAUTH_VERSION = "1.0"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Requests whose signature base string is kept, cut around its nonce and timestamp
+#: (least recently used go): a polled report signs the same request at every poll.
+BASE_STRING_CACHE_SIZE = 1024
+#: Where the nonce and the timestamp go in a cut base string: characters that every
+#: encoded part of it has percent-encoded.
+_NONCE_MARK, _TIMESTAMP_MARK = "\x00", "\x01"
+#: The protocol parameters that differ on every request.
+_FRESH_NAMES = frozenset({"oauth_nonce", "oauth_timestamp"})
+
+#: Cuts a request's base string around its nonce and timestamp (or says it cannot).
+_Cut = Callable[
+    [str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]],
+    tuple[str, str, str] | None,
+]
 
 
 def _encode_once(value: str) -> str:
@@ -127,23 +142,22 @@ class OAuthSigner:
         """
         nonce = self._nonce()
         timestamp = str(int(self._clock()))
-        # Consumer key and token are pre-encoded; nonce and timestamp are safe characters.
-        encoded = [(percent_encode(k), percent_encode(v)) for k, v in params]
-        encoded += self._fixed_oauth
-        encoded.append(("oauth_nonce", nonce))
-        encoded.append(("oauth_timestamp", timestamp))
+        # A request's base string is the same at every send but for the nonce and the
+        # timestamp, so it is kept cut around them; only they and the HMAC are per send.
+        protocol = self._fixed_oauth
         header = self._fixed_header
+        cut: _Cut = _cached_cut_base_string
         if extra_oauth:
-            extra = [(name, _encode_once(value)) for name, value in extra_oauth]
-            encoded += extra
+            extra = tuple((name, _encode_once(value)) for name, value in extra_oauth)
+            protocol += extra
             header += "".join(f', {k}="{v}"' for k, v in extra)
-        encoded.sort()
-        normalized = "&".join([k + "=" + v for k, v in encoded])
-        # Encoding the normalised string: its parts are encoded already, so only the
-        # '%', '=' and '&' in it need it (the same result as percent_encode, without
-        # a per-character pass over a string that differs on every call).
-        encoded_normalized = normalized.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
-        base_string = method.upper() + "&" + percent_encode(base_uri) + "&" + encoded_normalized
+            cut = _cut_base_string  # the login flow's values are one-off, and one is secret
+        parts = cut(method, base_uri, tuple(params), protocol)
+        if parts is None:
+            base_string = _base_string(method, base_uri, params, protocol, nonce, timestamp)
+        else:
+            head, middle, tail = parts
+            base_string = head + _encode_normalized(nonce) + middle + timestamp + tail
         mac = self._mac.copy()
         mac.update(base_string.encode())
         signature = binascii.b2a_base64(mac.digest(), newline=False).decode()
@@ -153,3 +167,56 @@ class OAuthSigner:
             f'OAuth oauth_nonce="{nonce}", oauth_timestamp="{timestamp}"{header}, '
             f'oauth_signature="{encoded_signature}"'
         )
+
+
+def _encode_normalized(text: str) -> str:
+    """Percent-encode text whose parts are encoded already: only '%', '&' and '=' are left.
+
+    (The same result as :func:`percent_encode`, without a per-character pass over
+    a string that differs on every call.)
+    """
+    return text.replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+
+
+def _base_string(
+    method: str,
+    base_uri: str,
+    params: Iterable[tuple[str, str]],
+    protocol: Iterable[tuple[str, str]],
+    nonce: str,
+    timestamp: str,
+) -> str:
+    """Return the signature base string of a request (RFC 5849 section 3.4.1).
+
+    ``params`` are decoded; ``protocol`` (all but the nonce and timestamp) is
+    encoded already, and the nonce and timestamp are safe characters.
+    """
+    encoded = [(percent_encode(k), percent_encode(v)) for k, v in params]
+    encoded += protocol
+    encoded.append(("oauth_nonce", nonce))
+    encoded.append(("oauth_timestamp", timestamp))
+    encoded.sort()
+    normalized = "&".join([k + "=" + v for k, v in encoded])
+    return method.upper() + "&" + percent_encode(base_uri) + "&" + _encode_normalized(normalized)
+
+
+def _cut_base_string(
+    method: str,
+    base_uri: str,
+    params: tuple[tuple[str, str], ...],
+    protocol: tuple[tuple[str, str], ...],
+) -> tuple[str, str, str] | None:
+    """Return a request's base string in the three parts around its nonce and timestamp.
+
+    None when a parameter has the nonce's or the timestamp's name: then their
+    values decide where they sort, and the base string is made whole each time.
+    """
+    if any(name in _FRESH_NAMES for name, _ in (*params, *protocol)):
+        return None
+    whole = _base_string(method, base_uri, params, protocol, _NONCE_MARK, _TIMESTAMP_MARK)
+    head, _, rest = whole.partition(_NONCE_MARK)
+    middle, _, tail = rest.partition(_TIMESTAMP_MARK)
+    return head, middle, tail
+
+
+_cached_cut_base_string = functools.lru_cache(maxsize=BASE_STRING_CACHE_SIZE)(_cut_base_string)
