@@ -86,8 +86,6 @@ A provider with OAuth2 client-credentials tokens (UiTPAS API 4.0) uses it so::
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import logging
 import math
 import time
@@ -111,7 +109,6 @@ __all__ = [
     "RENEWAL_CONNECTIONS",
     "CallPipeline",
     "CallRequest",
-    "RequestSlots",
     "Send",
     "check_base_url",
     "connection_pool_size",
@@ -166,53 +163,6 @@ def connection_pool_size(limits: Limits, *, renews_tokens: bool) -> int:
     return limits.max_concurrent_requests + extra
 
 
-class RequestSlots:
-    """At most ``size`` requests in flight; the others wait for a slot, first come, first served.
-
-    What ``asyncio.Semaphore`` does, but a free slot is taken by a counter, not by
-    a coroutine that scans the waiters on every call (with ``async with``, half
-    the pipeline's own cost per call). A released slot goes straight to the first
-    request still waiting, so no newcomer takes it first.
-    """
-
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def take_free(self) -> bool:
-        """Take a slot if one is free (then nobody waits: released slots go to waiters)."""
-        if self._free:
-            self._free -= 1
-            return True
-        return False
-
-    async def wait(self) -> None:
-        """Wait until a released slot is handed to this request."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.cancelled():
-                # A release may have dropped it from the queue already.
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            else:
-                self.release()  # handed a slot as it was cancelled: pass the slot on
-            raise
-
-    def release(self) -> None:
-        """Give a slot back: to the first request still waiting, else to the free ones."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
-
-
 #: One call as each of its attempts needs it: the client's send, the request, where
 #: its bearer token comes from (None: it carries none), and whether it takes a slot (a
 #: renewal's requests do not). A plain tuple, built once per call.
@@ -258,7 +208,7 @@ class CallPipeline:
         self._urgency = urgency
         self._default_urgency = default_urgency
         #: Bounds requests in flight; waiting here is outside any timeout.
-        self._slots = RequestSlots(limits.max_concurrent_requests)
+        self._slots = asyncio.Semaphore(limits.max_concurrent_requests)
         #: Limits.rate_limit across the client, the most urgent waiting request first.
         self._rate_limit = limits.rate_limit
         self._pacer = (
@@ -337,9 +287,7 @@ class CallPipeline:
                 await self._endpoint_pacer(request.endpoint).acquire()
             if not slotted:
                 return await send(request, None)
-            if not self._slots.take_free():
-                await self._slots.wait()
-            try:
+            async with self._slots:
                 if tokens is None:
                     return await send(request, None)
                 # After every queue: the token this request leaves with is fresh now.
@@ -352,8 +300,6 @@ class CallPipeline:
                     raise
                 finally:
                     tokens.in_flight -= 1
-            finally:
-                self._slots.release()
         except RateLimitedError as exc:
             self._hold_back(exc)
             raise
