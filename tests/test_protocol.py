@@ -542,6 +542,15 @@ def test_parse_resource_refuses_dot_segment_report_ids(report_id: str) -> None:
         protocol.parse_resource(f"{REPORTS}/{report_id}/status")
 
 
+def test_parse_resource_refuses_a_huge_resource_before_splitting_it() -> None:
+    """A megabyte ``<resource>`` is refused by its length, so no URL cache keeps it alive."""
+    huge = f"{REPORTS}/1/status?balieConsumerKey=" + "k" * 1_000_000
+    with pytest.raises(MalformedResponseError, match="character cap"):
+        protocol.parse_resource(huge, "/uitid/rest")
+    # A real one, with its query, still reads.
+    assert protocol.parse_resource(f"{REPORTS}/1/status?balieConsumerKey=k").report_id == "1"
+
+
 def status_answer(resource: str, message: str) -> dict[str, object]:
     """Return a checked status answer with a given resource and message."""
     return {"code": "ACTION_SUCCEEDED", "message": message, "resource": resource}

@@ -80,6 +80,8 @@ PRICE_PATH = "/uitpas/price"
 RESOURCE_KEY_PARAMS = ("balieConsumerKey", "consumerKey")
 #: XML bodies above this size are refused before parsing.
 DEFAULT_MAX_XML_BYTES = 1024 * 1024
+#: Longest ``<resource>`` URL read; a real one is about 150 characters.
+MAX_RESOURCE_CHARS = 2048
 #: Status requests kept built, for the reports being polled (least recently used go).
 STATUS_REQUEST_CACHE_SIZE = 1024
 
@@ -404,9 +406,16 @@ def parse_resource(resource: str, prefix_path: str = "") -> Resource:
     """Parse a ``<resource>`` URL (relative to the prefix, or absolute) into its parts.
 
     Raises:
-        MalformedResponseError: the path is not a report status or download path.
+        MalformedResponseError: the path is not a report status or download path, or
+            the text is longer than any resource URL (``MAX_RESOURCE_CHARS``).
     """
-    parts = urlsplit(resource.strip())
+    text = resource.strip()
+    if len(text) > MAX_RESOURCE_CHARS:
+        # Before urlsplit, whose cache would keep a server's megabyte strings alive.
+        raise MalformedResponseError(
+            f"resource of {len(text)} characters exceeds the {MAX_RESOURCE_CHARS}-character cap"
+        )
+    parts = urlsplit(text)
     path = parts.path
     prefix = prefix_path.rstrip("/")
     if (parts.scheme or parts.netloc) and prefix and path.startswith(prefix + "/"):
