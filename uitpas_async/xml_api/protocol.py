@@ -393,13 +393,8 @@ def _parse_query(query: str) -> dict[str, str]:
     for piece in query.split("&"):
         name, equals, value = piece.partition("=")
         if equals and value:
-            values[_unquote(name)] = _unquote(value)
+            values[unquote_plus(name)] = unquote_plus(value)
     return values
-
-
-def _unquote(text: str) -> str:
-    """Return ``unquote_plus(text)``, without its calls for text that has nothing to decode."""
-    return unquote_plus(text) if "%" in text or "+" in text else text
 
 
 def parse_resource(resource: str, prefix_path: str = "") -> Resource:
