@@ -29,6 +29,7 @@ from .runner import (
     _expected_bound,
 )
 from .sandbox_process import V4SandboxInfo, fetch_stats, running_v4_sandbox
+from .targets import LAG_P95, LIMITED_MAKESPAN_OVER_LB, MAKESPAN_OVER_LB, POLLS_MEDIAN
 
 __all__ = ["V4_TOKEN_LIFETIME", "render_v4", "run_v4", "v4_rows"]
 
@@ -140,10 +141,10 @@ def v4_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         f"{limited['rate_limited_429']} x 429"
     )
     ok = (
-        free["makespan_over_lb"] <= 1.10
-        and free["lag_p95"] <= 0.10
-        and free["polls_median"] <= 12
-        and limited["makespan_over_lb"] <= 1.30
+        free["makespan_over_lb"] <= MAKESPAN_OVER_LB
+        and free["lag_p95"] <= LAG_P95
+        and free["polls_median"] <= POLLS_MEDIAN
+        and limited["makespan_over_lb"] <= LIMITED_MAKESPAN_OVER_LB
         and limited["rate_limited_429"] == 0
         and not free["timed_out"]
         and not limited["timed_out"]
